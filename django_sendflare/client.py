@@ -1,0 +1,498 @@
+"""SendflareClient: the only code that speaks HTTP to the Sendflare / SendKit API.
+
+It owns the pooled session, Bearer auth, timeouts, the response envelope and its error codes,
+the rate limiter and retries. It knows nothing of Django's email messages, users or models, and
+can be used on its own::
+
+    client = SendflareClient("token", api_url="https://api.sendkit.best")
+    client.send(from_email="a@example.com", to="b@example.com", subject="Hi", body="Hello")
+    for contact in client.iter_contacts(app_id="123"):
+        ...
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+)
+
+from . import __version__
+from .conf import PROVIDER_URLS, SendflareSettings, get_settings
+from .exceptions import (
+    SendflareAmbiguousError,
+    SendflareAPIError,
+    SendflareAuthenticationError,
+    SendflareBadResponse,
+    SendflareConnectionError,
+    SendflareRateLimited,
+    SendflareServerError,
+    error_for_code,
+)
+from .ratelimit import RateLimiter, get_rate_limiter
+from .retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+CONTACT_STATUSES = ("Confirmed", "Unsubscribed")
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class APIResponse:
+    """A successful answer: the envelope's fields."""
+
+    request_id: str | None
+    code: int
+    message: str
+    data: Any
+    status_code: int
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of the contact list. ``total`` is None when the API did not say."""
+
+    contacts: list[dict[str, Any]]
+    total: int | None
+    page: int
+    page_size: int
+    request_id: str | None
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the token to each request; keeps it out of repr() and stops .netrc from replacing it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "<BearerAuth ***>"
+
+
+class SendflareClient:
+    """A client for one account of the Sendflare (or SendKit) API. Safe to share between threads.
+
+    ``rate_limiter`` spaces every request (None: no limit); ``retry`` says which failures are
+    tried again. :meth:`from_settings` builds one from ``settings.SENDFLARE`` with the process's
+    shared limiter for that account.
+    """
+
+    def __init__(
+        self,
+        api_token: str,
+        *,
+        api_url: str = PROVIDER_URLS["sendflare"],
+        app_id: str | None = None,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        rate_limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not api_token:
+            raise ValueError("api_token is required")
+        self.api_url = api_url.rstrip("/")
+        self.app_id = app_id
+        self.timeout = timeout
+        self.rate_limiter = rate_limiter
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self.session = requests.Session()
+        self.session.auth = _BearerAuth(api_token)
+        self.session.headers["User-Agent"] = f"django-sendflare/{__version__}"
+        self.session.headers["Accept"] = "application/json"
+        # requests' own retries stay off (the default): it cannot tell a send that may have
+        # been processed from one that was not. The pool holds one connection per worker.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    @classmethod
+    def from_settings(cls, conf: SendflareSettings | None = None) -> SendflareClient:
+        """A new client configured by ``settings.SENDFLARE`` (or by ``conf``)."""
+        conf = conf or get_settings()
+        return cls(
+            conf.api_token,
+            api_url=conf.api_url,
+            app_id=conf.app_id,
+            timeout=(conf.connect_timeout, conf.read_timeout),
+            rate_limiter=get_rate_limiter(conf),
+            retry=RetryPolicy(
+                max_retries=conf.max_retries,
+                max_time=conf.retry_max_time,
+                retry_ambiguous=conf.retry_ambiguous_sends,
+            ),
+            max_connections=max(10, conf.max_concurrent_requests),
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.api_url}>"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> SendflareClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # The API.
+
+    def send(self, *, from_email: str, to: str, subject: str, body: str) -> APIResponse:
+        """Send one email to one recipient (``POST /v1/send``).
+
+        Not retried after a failure that may have delivered it (unless ``retry.retry_ambiguous``).
+        """
+        payload = {"from": from_email, "to": to, "subject": subject, "body": body}
+        return self._request("POST", "/v1/send", json_body=payload, idempotent=False)
+
+    def list_contacts(
+        self, *, app_id: str | None = None, page: int = 1, page_size: int = MAX_PAGE_SIZE
+    ) -> ContactPage:
+        """One page of the contacts of ``app_id`` (``GET /v1/contact``)."""
+        params = {"appId": self._app_id(app_id), "page": page, "pageSize": page_size}
+        response = self._request("GET", "/v1/contact", params=params, idempotent=True)
+        return _contact_page(response, page, page_size)
+
+    def iter_contacts(
+        self, *, app_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Every contact of ``app_id``, page after page.
+
+        Stops after the last page by the API's ``total`` (or ``totalCount``), or at a short or
+        empty page when it gives none. A page that fails raises: callers that act on the whole
+        list (pruning) must not mistake a failed read for an empty list.
+        """
+        page = 1
+        seen = 0
+        while True:
+            result = self.list_contacts(app_id=app_id, page=page, page_size=page_size)
+            yield from result.contacts
+            seen += len(result.contacts)
+            if not result.contacts or len(result.contacts) < page_size:
+                return
+            if result.total is not None and seen >= result.total:
+                return
+            if result.total is not None and page >= math.ceil(result.total / page_size):
+                return
+            page += 1
+
+    def save_contact(
+        self,
+        *,
+        email: str,
+        status: str = "Confirmed",
+        data: Mapping[str, Any] | None = None,
+        app_id: str | None = None,
+    ) -> APIResponse:
+        """Create or update a contact (``POST /v1/contact``).
+
+        The API applies ``status`` on create only: an existing contact keeps its status.
+        """
+        if status not in CONTACT_STATUSES:
+            raise ValueError(f"status must be one of {CONTACT_STATUSES}, not {status!r}")
+        payload: dict[str, Any] = {
+            "appId": self._app_id(app_id),
+            "emailAddress": email,
+            "status": status,
+        }
+        if data:
+            payload["data"] = dict(data)
+        # Create-or-update is idempotent: a retry after an ambiguous failure changes nothing.
+        return self._request("POST", "/v1/contact", json_body=payload, idempotent=True)
+
+    def delete_contact(self, *, email: str, app_id: str | None = None) -> APIResponse:
+        """Delete a contact (``DELETE /v1/contact``)."""
+        params = {"appId": self._app_id(app_id), "emailAddress": email}
+        return self._request("DELETE", "/v1/contact", params=params, idempotent=True)
+
+    # Plumbing.
+
+    def _app_id(self, app_id: str | None) -> str:
+        app_id = app_id or self.app_id
+        if not app_id:
+            raise ValueError("an app_id is required for contacts: set SENDFLARE['APP_ID']")
+        return app_id
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        idempotent: bool,
+    ) -> APIResponse:
+        data = None
+        headers = {}
+        if json_body is not None:
+            # ensure_ascii=False: the body stays as short as the text itself.
+            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        url = self.api_url + path
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire(self._sleep)
+            try:
+                return self._attempt(method, url, path, params, data, headers)
+            except SendflareAPIError as error:
+                if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
+                    raise
+                delay = self.retry.delay(error, attempt=attempt)
+                if self._clock() + delay - started > self.retry.max_time:
+                    logger.warning(
+                        "Sendflare %s %s: not retrying, waiting %.1fs would pass the %.0fs "
+                        "retry budget: %s",
+                        method,
+                        path,
+                        delay,
+                        self.retry.max_time,
+                        error,
+                    )
+                    raise
+                if isinstance(error, SendflareRateLimited) and self.rate_limiter is not None:
+                    # Every thread of the account slows down, not just this one.
+                    self.rate_limiter.pause(delay)
+                logger.info(
+                    "Sendflare %s %s failed (%s); retry %d of %d in %.2fs",
+                    method,
+                    path,
+                    error,
+                    attempt,
+                    self.retry.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+    ) -> APIResponse:
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                method, url, params=params, data=data, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as error:
+            raise _transport_error(error) from error
+        result = parse_envelope(response)
+        logger.debug(
+            "Sendflare %s %s -> HTTP %s requestId=%s in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            result.request_id,
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
+
+
+def _transport_error(error: requests.RequestException) -> SendflareAPIError:
+    """Map a requests exception to whether the request can have reached the API."""
+    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        # The TLS handshake happens before any byte of the request is sent.
+        return SendflareConnectionError(f"Could not connect to the Sendflare API: {error}")
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return SendflareConnectionError(f"Invalid Sendflare API URL: {error}")
+    if isinstance(error, requests.ReadTimeout):
+        return SendflareAmbiguousError(
+            "The Sendflare API did not answer in time; the request may have been processed"
+        )
+    if isinstance(error, requests.ConnectionError):
+        reason = error.args[0] if error.args else None
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+            return SendflareConnectionError(f"Could not connect to the Sendflare API: {reason}")
+        return SendflareAmbiguousError(
+            "The connection to the Sendflare API broke after the request was sent; "
+            f"it may have been processed: {error}"
+        )
+    return SendflareAmbiguousError(f"The Sendflare API request failed: {error}")
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _describe_body(response: requests.Response) -> str:
+    body = response.content
+    if not body.strip():
+        return "an empty body"
+    head = body.lstrip()[:200].lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        title = _TITLE.search(body[:4096])
+        if title:
+            text = title.group(1).decode("utf-8", "replace").strip()[:100]
+            return f"an HTML page ({text!r})"
+        return "an HTML page"
+    return f"a non-JSON body ({len(body)} bytes)"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def parse_envelope(response: requests.Response) -> APIResponse:
+    """Turn an HTTP response into an APIResponse, or raise the matching SendflareAPIError."""
+    status = response.status_code
+    retry_after = _retry_after(response)
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        payload = None
+
+    envelope_ok = (
+        isinstance(payload, dict)
+        and isinstance(payload.get("code"), int)
+        and not isinstance(payload.get("code"), bool)
+    )
+    if not envelope_ok:
+        what = (
+            _describe_body(response) if payload is None else "JSON that is not the API's envelope"
+        )
+        message = f"The Sendflare API answered HTTP {status} with {what}"
+        kwargs: dict[str, Any] = {"status_code": status, "retry_after": retry_after}
+        if status == 429:
+            raise SendflareRateLimited(message, **kwargs)
+        if status in (401, 403):
+            raise SendflareAuthenticationError(message + ": check SENDFLARE['API_TOKEN']", **kwargs)
+        if status >= 500:
+            raise SendflareServerError(message, **kwargs)
+        raise SendflareBadResponse(message, **kwargs)
+
+    code: int = payload["code"]  # type: ignore[index]
+    request_id = payload.get("requestId")
+    request_id = str(request_id) if request_id is not None else None
+    message = payload.get("message")
+    message = str(message) if message is not None else ""
+    if code == 0 and status < 400 and payload.get("success") is not False:
+        return APIResponse(request_id, code, message, payload.get("data"), status)
+
+    error_class = error_for_code(code) if code else SendflareAPIError
+    if status == 429:
+        error_class = SendflareRateLimited
+    elif error_class is SendflareAPIError and status in (401, 403):
+        error_class = SendflareAuthenticationError
+    elif error_class is SendflareAPIError and status >= 500:
+        error_class = SendflareServerError
+    raise error_class(
+        message or f"The Sendflare API refused the request (HTTP {status})",
+        code=code,
+        request_id=request_id,
+        status_code=status,
+        retry_after=retry_after,
+    )
+
+
+def _contact_page(response: APIResponse, page: int, page_size: int) -> ContactPage:
+    data = response.data
+
+    def bad(what: str) -> SendflareBadResponse:
+        return SendflareBadResponse(
+            f"The Sendflare contact list has an unexpected shape: {what}",
+            request_id=response.request_id,
+            status_code=response.status_code,
+        )
+
+    if not isinstance(data, dict):
+        raise bad("data is not an object")
+    contacts = data.get("list")
+    if contacts is None:
+        contacts = []
+    if not isinstance(contacts, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("emailAddress"), str) for c in contacts
+    ):
+        raise bad("list is not a list of contacts with an emailAddress")
+    total = data.get("total", data.get("totalCount"))
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+        try:
+            total = int(total)
+        except (TypeError, ValueError):
+            raise bad(f"total is {total!r}") from None
+    return ContactPage(
+        contacts=contacts,
+        total=total,
+        page=page,
+        page_size=page_size,
+        request_id=response.request_id,
+    )
+
+
+_clients: dict[tuple[Any, ...], SendflareClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client(conf: SendflareSettings | None = None) -> SendflareClient:
+    """The process's shared client for the account of ``conf`` (default: settings.SENDFLARE).
+
+    Sharing it shares the connection pool; the rate limiter is shared per account anyway.
+    """
+    conf = conf or get_settings()
+    with _clients_lock:
+        client = _clients.get(_client_key(conf))
+        if client is None:
+            client = SendflareClient.from_settings(conf)
+            _clients[_client_key(conf)] = client
+        return client
+
+
+def _client_key(conf: SendflareSettings) -> tuple[Any, ...]:
+    return (
+        conf.account_key,
+        conf.app_id,
+        conf.connect_timeout,
+        conf.read_timeout,
+        conf.rate_limit,
+        conf.rate_limiter,
+        repr(sorted(conf.rate_limiter_options.items())),
+        conf.max_retries,
+        conf.retry_max_time,
+        conf.retry_ambiguous_sends,
+        conf.max_concurrent_requests,
+    )

@@ -1,0 +1,45 @@
+"""When to try a failed request again, and how long to wait first. Pure: no I/O, no clock.
+
+Only requests that cannot have been acted upon are retried by default: connection failures
+before the request went out, HTTP 429 and service code 100025. A request that may have been
+processed (read timeout, connection dropped after sending, 5xx, an unreadable answer) is retried
+only when it is idempotent (contact calls, listing) or when the caller opts in for sends.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .exceptions import SendflareAPIError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter; Retry-After wins when given."""
+
+    #: Retries after the first attempt (0: never retry).
+    max_retries: int = 3
+    #: No retry starts later than this many seconds after the first attempt.
+    max_time: float = 30.0
+    #: Retry requests that may have been processed, even when they are not idempotent.
+    retry_ambiguous: bool = False
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def should_retry(self, error: SendflareAPIError, *, attempt: int, idempotent: bool) -> bool:
+        """Whether ``error``, raised by the ``attempt``-th try (1-based), deserves another."""
+        if attempt > self.max_retries or not error.retryable:
+            return False
+        if error.may_have_been_processed and not idempotent:
+            return self.retry_ambiguous
+        return True
+
+    def delay(self, error: SendflareAPIError, *, attempt: int) -> float:
+        """Seconds to wait before try ``attempt + 1``."""
+        if error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
+        # Full jitter: concurrent clients that failed together do not come back together.
+        return self.rng.uniform(ceiling / 2, ceiling)

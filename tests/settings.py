@@ -1,0 +1,71 @@
+"""Settings for the test suite.
+
+DATABASE_URL and REDIS_URL are read with django-environ. Without them the suite uses SQLite and
+skips the tests that need PostgreSQL or Redis (``--require-services`` turns those skips into failures).
+"""
+
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file-backed test database lets live-server threads and worker threads share it.
+    DATABASES["default"]["TEST"] = {"NAME": ""}
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_sendflare",
+    "django_sendflare.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SENDFLARE = {
+    "API_TOKEN": "test-token-not-secret",
+    "API_URL": "https://api.sendflare.io",
+    "APP_ID": "test-app",
+    # Tests that exercise the limiter build their own; a process-wide limiter would slow every test.
+    "RATE_LIMIT": 0,
+}
+DEFAULT_FROM_EMAIL = "noreply@example.com"
+SERVER_EMAIL = "server@example.com"
+ADMINS = ["admin@example.com"]

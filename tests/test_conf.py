@@ -1,0 +1,113 @@
+"""Settings validation and the system checks."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_sendflare.checks import check_settings
+from django_sendflare.conf import get_settings, load_settings
+from django_sendflare.exceptions import SendflareConfigurationError
+
+TOKEN = "sf-secret-token-123"
+
+
+def ids(settings_dict):
+    from django.conf import settings
+
+    settings.SENDFLARE = settings_dict
+    return sorted(message.id for message in check_settings())
+
+
+def test_defaults_and_presets(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN}
+    conf = get_settings()
+    assert conf.api_url == "https://api.sendflare.io"
+    assert conf.rate_limit == 5
+    assert (conf.connect_timeout, conf.read_timeout) == (5.0, 30.0)
+
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "PROVIDER": "sendkit", "TIMEOUT": 3}
+    conf = get_settings()
+    assert conf.api_url == "https://api.sendkit.best"
+    assert (conf.connect_timeout, conf.read_timeout) == (3.0, 3.0)
+
+
+def test_api_url_overrides_provider_and_loses_trailing_slash(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "PROVIDER": "sendkit", "API_URL": "http://127.0.0.1:8025/"}
+    assert get_settings().api_url == "http://127.0.0.1:8025"
+
+
+def test_token_never_in_repr(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN}
+    assert TOKEN not in repr(get_settings())
+    assert TOKEN not in str(get_settings())
+
+
+@pytest.mark.parametrize(
+    ("settings_dict", "expected"),
+    [
+        ({}, ["sendflare.E001"]),
+        ({"API_TOKEN": ""}, ["sendflare.E001"]),
+        ({"API_TOKEN": " x\n"}, ["sendflare.E001"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "api.sendflare.io"}, ["sendflare.E002"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "ftp://api.sendflare.io"}, ["sendflare.E002"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "https://api.sendflare.io/v1"}, ["sendflare.E002"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "https://host:99999"}, ["sendflare.E002"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "http://api.sendflare.io"}, ["sendflare.E003"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "http://10.0.0.5:8025"}, ["sendflare.E003"]),
+        ({"API_TOKEN": TOKEN, "API_URL": "http://127.0.0.1:8025"}, []),
+        ({"API_TOKEN": TOKEN, "API_URL": "http://localhost:8025"}, []),
+        ({"API_TOKEN": TOKEN, "API_URL": "http://[::1]:8025"}, []),
+        ({"API_TOKEN": TOKEN, "PROVIDER": "mailgun"}, ["sendflare.E005"]),
+        ({"API_TOKEN": TOKEN, "RATE_LIMIT": -1}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "RATE_LIMIT": "5"}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "RATE_LIMIT": 0}, []),
+        ({"API_TOKEN": TOKEN, "TIMEOUT": 0}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "TIMEOUT": (1, 2, 3)}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "TIMEOUT": (2, 10)}, []),
+        ({"API_TOKEN": TOKEN, "MAX_RETRIES": 1.5}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "MAX_CONCURRENT_REQUESTS": 0}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "IGNORE_UNSUPPORTED_FEATURES": "yes"}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "APP_ID": 123}, ["sendflare.E004"]),
+        ({"API_TOKEN": TOKEN, "RATE_LIMT": 3}, ["sendflare.W001"]),
+    ],
+)
+def test_checks_report_each_problem(settings_dict, expected):
+    assert ids(settings_dict) == expected
+
+
+def test_check_messages_have_hints_and_never_the_token(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "API_URL": "http://mail.example.com", "RATE_LIMT": 1}
+    messages = check_settings()
+    assert all(m.hint for m in messages)
+    assert "Did you mean 'RATE_LIMIT'?" in [m.hint for m in messages if m.id == "sendflare.W001"][0]
+    assert all(TOKEN not in str(m) for m in messages)
+
+
+def test_manage_py_check_fails_on_missing_token(settings):
+    settings.SENDFLARE = {"API_URL": "https://api.sendflare.io"}
+    with pytest.raises(SystemCheckError, match="API_TOKEN"):
+        call_command("check")
+
+
+def test_sendflare_must_be_a_dict(settings):
+    settings.SENDFLARE = "token"
+    assert [m.id for m in check_settings()] == ["sendflare.E000"]
+    with pytest.raises(SendflareConfigurationError, match="must be a dict"):
+        load_settings()
+
+
+def test_load_settings_raises_with_every_error(settings):
+    settings.SENDFLARE = {"API_URL": "nonsense", "RATE_LIMIT": -3}
+    with pytest.raises(SendflareConfigurationError) as excinfo:
+        load_settings()
+    text = str(excinfo.value)
+    assert "API_TOKEN" in text and "API_URL" in text and "RATE_LIMIT" in text
+
+
+def test_overrides_win_and_are_case_insensitive(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "PROVIDER": "sendflare"}
+    conf = load_settings({"provider": "sendkit", "RATE_LIMIT": 2})
+    assert conf.api_url == "https://api.sendkit.best"
+    assert conf.rate_limit == 2
