@@ -1,9 +1,10 @@
 """Settings for the test suite.
 
 DATABASE_URL and REDIS_URL are read with django-environ. Without them the suite uses SQLite and
-skips the tests that need PostgreSQL or Redis (``--require-services`` turns those skips into failures).
+skips the tests that need PostgreSQL or Redis (``--require-services`` makes them fail instead).
 """
 
+import django
 import environ
 
 env = environ.Env()
@@ -69,3 +70,10 @@ SENDFLARE = {
 DEFAULT_FROM_EMAIL = "noreply@example.com"
 SERVER_EMAIL = "server@example.com"
 ADMINS = ["admin@example.com"]
+
+# The backend under test. Django's test runner swaps it for locmem during each test; the tests
+# that send through Sendflare put it back with the `sendflare_backend` fixture.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django_sendflare.backends.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"

@@ -109,10 +109,20 @@ def test_unknown_code_becomes_a_generic_error_that_keeps_it(client):
 @pytest.mark.parametrize(
     ("status", "body", "content_type", "error_class", "text"),
     [
-        (502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html",
-         exc.SendflareServerError, "HTML page ('502 Bad Gateway')"),
-        (200, "<!DOCTYPE html><html><body>maintenance</body></html>", "text/html",
-         exc.SendflareBadResponse, "HTML page"),
+        (
+            502,
+            "<html><head><title>502 Bad Gateway</title></head></html>",
+            "text/html",
+            exc.SendflareServerError,
+            "HTML page ('502 Bad Gateway')",
+        ),
+        (
+            200,
+            "<!DOCTYPE html><html><body>maintenance</body></html>",
+            "text/html",
+            exc.SendflareBadResponse,
+            "HTML page",
+        ),
         (200, "", "application/json", exc.SendflareBadResponse, "empty body"),
         (200, "not json at all", "text/plain", exc.SendflareBadResponse, "non-JSON body"),
         (200, "[1, 2, 3]", "application/json", exc.SendflareBadResponse, "not the API's envelope"),
@@ -220,8 +230,11 @@ def test_ambiguous_send_failures_are_reported_not_retried(client, failure):
 @responses.activate
 def test_ambiguous_send_failures_are_retried_when_opted_in(fake_time):
     client = SendflareClient(
-        TOKEN, api_url=URL, retry=RetryPolicy(retry_ambiguous=True),
-        sleep=fake_time.sleep, clock=fake_time.clock,
+        TOKEN,
+        api_url=URL,
+        retry=RetryPolicy(retry_ambiguous=True),
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
     )
     responses.post(SEND, body=requests.ReadTimeout("read timed out"))
     responses.post(SEND, status=502, body="bad gateway")
@@ -268,7 +281,7 @@ def page(items, total_key="total", total=None):
 def test_iter_contacts_reads_every_page(client, total_key):
     contacts = [{"emailAddress": f"c{i}@example.com", "status": "Confirmed"} for i in range(5)]
     for start in (0, 2, 4):
-        responses.get(CONTACT, json=page(contacts[start:start + 2], total_key, 5))
+        responses.get(CONTACT, json=page(contacts[start : start + 2], total_key, 5))
     assert [c["emailAddress"] for c in client.iter_contacts(page_size=2)] == [
         c["emailAddress"] for c in contacts
     ]
@@ -316,8 +329,14 @@ def test_the_token_is_in_no_log_exception_or_repr(client, caplog):
     responses.post(CONTACT, body=dropped())
     with pytest.raises(exc.SendflareAPIError):
         client.save_contact(email="x@example.com")
-    texts = [caplog.text, repr(client), repr(client.session.auth), str(excinfo.value),
-             repr(excinfo.value), repr(client.session.__dict__)]
+    texts = [
+        caplog.text,
+        repr(client),
+        repr(client.session.auth),
+        str(excinfo.value),
+        repr(excinfo.value),
+        repr(client.session.__dict__),
+    ]
     assert all(TOKEN not in text for text in texts)
     assert "retry" in caplog.text
 

@@ -34,7 +34,11 @@ def test_defaults_and_presets(settings):
 
 
 def test_api_url_overrides_provider_and_loses_trailing_slash(settings):
-    settings.SENDFLARE = {"API_TOKEN": TOKEN, "PROVIDER": "sendkit", "API_URL": "http://127.0.0.1:8025/"}
+    settings.SENDFLARE = {
+        "API_TOKEN": TOKEN,
+        "PROVIDER": "sendkit",
+        "API_URL": "http://127.0.0.1:8025/",
+    }
     assert get_settings().api_url == "http://127.0.0.1:8025"
 
 
@@ -81,7 +85,9 @@ def test_check_messages_have_hints_and_never_the_token(settings):
     settings.SENDFLARE = {"API_TOKEN": TOKEN, "API_URL": "http://mail.example.com", "RATE_LIMT": 1}
     messages = check_settings()
     assert all(m.hint for m in messages)
-    assert "Did you mean 'RATE_LIMIT'?" in [m.hint for m in messages if m.id == "sendflare.W001"][0]
+    assert "Did you mean 'RATE_LIMIT'?" in next(
+        m.hint for m in messages if m.id == "sendflare.W001"
+    )
     assert all(TOKEN not in str(m) for m in messages)
 
 

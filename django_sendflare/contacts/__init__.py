@@ -1,0 +1,1 @@
+"""Keeping Django users in sync with Sendflare contacts."""

@@ -1,0 +1,136 @@
+"""EmailMessage -> the fields of ``POST /v1/send``, one request per recipient.
+
+The API carries exactly four strings: ``from``, ``to`` (one address), ``subject`` and ``body``.
+This module decides how a Django message maps onto them and refuses, before anything is sent,
+what they cannot carry:
+
+* ``body``: the HTML when there is HTML (``content_subtype = "html"``, or the one ``text/html``
+  alternative of an ``EmailMultiAlternatives``, which then wins over the plain-text body);
+  otherwise the plain text, unchanged.
+* addresses: display names are dropped (the API takes bare addresses); IDN domains are sent as
+  punycode; every address of to, cc and bcc gets its own request, once, duplicates removed
+  case-insensitively.
+* attachments, extra headers, reply-to and other alternatives raise
+  :class:`~django_sendflare.exceptions.SendflareUnsupportedFeature`, or are dropped with a logged
+  warning when ``IGNORE_UNSUPPORTED_FEATURES`` is on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email.utils import getaddresses
+
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
+from django.utils.encoding import force_str, punycode
+
+from .exceptions import SendflareInvalidAddress, SendflareUnsupportedFeature
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """The fields of one ``POST /v1/send``: one message to one recipient."""
+
+    from_email: str
+    to: str
+    subject: str
+    body: str
+
+
+def parse_address(value: object, *, field: str) -> str:
+    """Return the bare, sendable address in ``value`` ("Name <a@b.example>" -> "a@b.example").
+
+    Raises SendflareInvalidAddress for anything that is not exactly one valid address.
+    """
+    text = force_str(value)
+    if "\r" in text or "\n" in text:
+        raise SendflareInvalidAddress(f"The {field} address {text!r} contains a line break.")
+    parsed = getaddresses([text])
+    # The parser repairs some malformed input ("x@exa mple.com" -> "x@example.com"): an
+    # address it had to rewrite is refused rather than sent somewhere the caller did not say.
+    if len(parsed) != 1 or not parsed[0][1] or parsed[0][1] not in text:
+        raise SendflareInvalidAddress(
+            f"The {field} address {text!r} is not exactly one email address."
+        )
+    address = parsed[0][1]
+    local, _, domain = address.rpartition("@")
+    try:
+        if not local or not domain:
+            raise ValueError("no @")
+        # IDN domains: the API is documented with plain addresses, so send the ASCII form.
+        address = f"{local}@{punycode(domain)}"
+        validate_email(address)
+    except (ValueError, UnicodeError, ValidationError):
+        raise SendflareInvalidAddress(
+            f"The {field} address {text!r} is not a valid email address."
+        ) from None
+    return address
+
+
+def recipients_of(message: EmailMessage) -> list[str]:
+    """Every address of to, cc and bcc, parsed, once each (first spelling kept)."""
+    seen: set[str] = set()
+    addresses = []
+    for field, values in (("to", message.to), ("cc", message.cc), ("bcc", message.bcc)):
+        for value in values:
+            address = parse_address(value, field=field)
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                addresses.append(address)
+    return addresses
+
+
+def body_of(message: EmailMessage, unsupported: list[str]) -> str:
+    """The one body the API takes: the HTML when the message has HTML, else the text."""
+    body = force_str(message.body or "")
+    html = body if message.content_subtype == "html" else None
+    for alternative in getattr(message, "alternatives", []) or []:
+        content, mimetype = alternative[0], alternative[1]
+        if mimetype == "text/html" and html is None:
+            html = force_str(content)
+        else:
+            unsupported.append(f"an alternative part of type {mimetype}")
+    return html if html is not None else body
+
+
+def unsupported_features(message: EmailMessage) -> list[str]:
+    """What ``message`` holds that the API cannot carry (besides extra alternatives)."""
+    found = []
+    if message.attachments:
+        found.append(f"{len(message.attachments)} attachment(s)")
+    if message.reply_to:
+        found.append("reply_to")
+    if message.extra_headers:
+        found.append("headers " + ", ".join(sorted(message.extra_headers)))
+    if message.content_subtype not in ("plain", "html"):
+        found.append(f"content_subtype {message.content_subtype!r}")
+    return found
+
+
+def build_requests(message: EmailMessage, *, ignore_unsupported: bool) -> list[SendRequest]:
+    """Convert one message into one SendRequest per recipient, or raise before any I/O."""
+    unsupported = unsupported_features(message)
+    body = body_of(message, unsupported)
+    if unsupported:
+        described = "; ".join(unsupported)
+        if not ignore_unsupported:
+            raise SendflareUnsupportedFeature(
+                f"The Sendflare API cannot send {described} (message {message.subject!r}). "
+                "Remove them, or set SENDFLARE['IGNORE_UNSUPPORTED_FEATURES'] = True to drop "
+                "them with a warning."
+            )
+        logger.warning(
+            "Sendflare: dropping what the API cannot send from message %r: %s",
+            force_str(message.subject),
+            described,
+        )
+    from_email = parse_address(message.from_email, field="from")
+    subject = force_str(message.subject or "")
+    return [
+        SendRequest(from_email=from_email, to=to, subject=subject, body=body)
+        for to in recipients_of(message)
+    ]
