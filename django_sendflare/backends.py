@@ -52,6 +52,14 @@ class EmailBackend(BaseEmailBackend):
         **options: Any,
     ) -> None:
         ignored = _ignore_unknown_kwargs or set()
+        # Django's send_mail() passes its auth_user/auth_password along as these, None or not.
+        for smtp_option in ("username", "password"):
+            if options.pop(smtp_option, None) is not None and smtp_option not in ignored:
+                raise SendflareConfigurationError(
+                    f"The Sendflare backend takes no {smtp_option!r} (send_mail's auth_user / "
+                    "auth_password): it authenticates with SENDFLARE['API_TOKEN'], or an "
+                    "'api_token' option."
+                )
         unknown = [key for key in options if key.upper() not in DEFAULTS and key not in ignored]
         if unknown:
             close = difflib.get_close_matches(unknown[0].upper(), DEFAULTS, n=1)

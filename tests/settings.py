@@ -69,7 +69,8 @@ SENDFLARE = {
 }
 DEFAULT_FROM_EMAIL = "noreply@example.com"
 SERVER_EMAIL = "server@example.com"
-ADMINS = ["admin@example.com"]
+# Django 6.0 takes plain addresses; 5.2 only (name, address) pairs.
+ADMINS = ["admin@example.com"] if django.VERSION >= (6, 0) else [("Admin", "admin@example.com")]
 
 # The backend under test. Django's test runner swaps it for locmem during each test; the tests
 # that send through Sendflare put it back with the `sendflare_backend` fixture.

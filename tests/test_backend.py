@@ -357,3 +357,9 @@ def test_failures_are_logged_without_the_token(sendflare_backend, api, caplog):
         mail.send_mail("S", "B", None, ["a@example.com"])
     assert "a@example.com" in caplog.text
     assert "test-token" not in caplog.text
+
+
+def test_smtp_credentials_are_refused_with_a_pointer_to_the_token(settings):
+    with pytest.raises(exc.SendflareConfigurationError, match="api_token"):
+        EmailBackend(password="smtp-password")
+    assert EmailBackend(username=None, password=None).conf.api_token == "test-token-not-secret"
