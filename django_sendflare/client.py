@@ -406,7 +406,7 @@ def parse_envelope(response: requests.Response) -> APIResponse:
             raise SendflareServerError(message, **kwargs)
         raise SendflareBadResponse(message, **kwargs)
 
-    code: int = payload["code"]  # type: ignore[index]
+    code: int = payload["code"]
     request_id = payload.get("requestId")
     request_id = str(request_id) if request_id is not None else None
     message = payload.get("message")
