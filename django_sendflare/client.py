@@ -189,8 +189,18 @@ class SendflareClient:
         """
         page = 1
         seen = 0
+        previous_first: str | None = None
         while True:
             result = self.list_contacts(app_id=app_id, page=page, page_size=page_size)
+            first = result.contacts[0]["emailAddress"] if result.contacts else None
+            if first is not None and first == previous_first:
+                # An API that ignores `page` would otherwise be read forever.
+                raise SendflareBadResponse(
+                    f"The Sendflare API returned the same contacts for page {page} as for "
+                    f"page {page - 1}",
+                    request_id=result.request_id,
+                )
+            previous_first = first
             yield from result.contacts
             seen += len(result.contacts)
             if not result.contacts or len(result.contacts) < page_size:

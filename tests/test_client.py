@@ -308,6 +308,15 @@ def test_contact_list_of_the_wrong_shape_is_a_clear_error(client, data):
 
 
 @responses.activate
+def test_an_api_that_ignores_the_page_parameter_is_not_read_forever(client):
+    same = page([{"emailAddress": "a@x.com"}, {"emailAddress": "b@x.com"}], None)
+    responses.get(CONTACT, json=same)
+    with pytest.raises(exc.SendflareBadResponse, match="same contacts"):
+        list(client.iter_contacts(page_size=2))
+    assert len(responses.calls) == 2
+
+
+@responses.activate
 def test_a_failing_page_raises_instead_of_ending_the_list(client):
     responses.get(CONTACT, json=page([{"emailAddress": "a@x.com"}] * 2, "total", 4))
     responses.get(CONTACT, json=envelope(100033))
