@@ -1,0 +1,149 @@
+"""The inspection endpoints under ``/_sandbox/``: HTML pages for people, a JSON API for tests.
+
+They need no token and are never subject to faults or the rate limit. They are meant for local use
+only: anyone who can reach them can read every message and change the faults.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from django_sendflare.sandbox import pages
+from django_sendflare.sandbox.engine import Sandbox, SandboxResponse, json_response
+from django_sendflare.sandbox.faults import FaultSettings
+
+#: The JSON endpoints, for the index at ``GET /_sandbox/api/``.
+API_INDEX = {
+    "messages": "GET, DELETE /_sandbox/api/messages; GET /_sandbox/api/messages/<id>",
+    "contacts": "GET, DELETE /_sandbox/api/contacts[?appId=]",
+    "faults": "GET, PUT, DELETE /_sandbox/api/faults; POST /_sandbox/api/faults/queue",
+    "requests": "GET, DELETE /_sandbox/api/requests",
+    "reset": "POST /_sandbox/api/reset",
+}
+
+
+def _html(status: int, text: str) -> SandboxResponse:
+    return SandboxResponse(
+        status=status,
+        body=text.encode("utf-8"),
+        headers={"Content-Type": "text/html; charset=utf-8", **pages.SECURITY_HEADERS},
+    )
+
+
+def _not_allowed(allowed: str) -> SandboxResponse:
+    return json_response(405, {"error": "method not allowed"}, {"Allow": allowed})
+
+
+def _body_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"the body is not valid JSON ({exc})") from None
+
+
+def handle_inspection(
+    sandbox: Sandbox, method: str, rest: str, query: str, body: bytes, base: str
+) -> SandboxResponse:
+    """Answer ``{method} /_sandbox/{rest}``; ``base`` is the URL of ``/_sandbox/`` for links."""
+    rest = rest.strip("/")
+    params = {name: values[-1] for name, values in parse_qs(query).items()}
+    try:
+        if rest == "api" or rest.startswith("api/"):
+            return _api(sandbox, method, rest[3:].strip("/"), params, body)
+        return _page(sandbox, method, rest, params, base)
+    except ValueError as exc:
+        return json_response(400, {"error": str(exc)})
+
+
+def _page(
+    sandbox: Sandbox, method: str, rest: str, params: dict[str, str], base: str
+) -> SandboxResponse:
+    if method not in ("GET", "HEAD"):
+        return _not_allowed("GET, HEAD")
+    if rest == "":
+        return _html(200, pages.inbox(sandbox.messages(), base))
+    if rest.startswith("messages/"):
+        message = sandbox.message(unquote(rest[len("messages/") :]))
+        if message is None:
+            return _html(404, pages.not_found(base))
+        return _html(200, pages.message_page(message, base))
+    if rest == "contacts":
+        app_ids = [params["appId"]] if params.get("appId") else sandbox.app_ids()
+        return _html(200, pages.contacts_page({a: sandbox.contacts(a) for a in app_ids}, base))
+    return _html(404, pages.not_found(base))
+
+
+def _api(
+    sandbox: Sandbox, method: str, rest: str, params: dict[str, str], body: bytes
+) -> SandboxResponse:
+    if rest == "":
+        if method != "GET":
+            return _not_allowed("GET")
+        return json_response(200, {"config": sandbox.config.describe(), "endpoints": API_INDEX})
+    if rest == "messages":
+        if method == "GET":
+            messages = sandbox.messages()
+            return json_response(200, {"count": len(messages), "messages": messages})
+        if method == "DELETE":
+            return json_response(200, {"deleted": sandbox.clear_messages()})
+        return _not_allowed("GET, DELETE")
+    if rest.startswith("messages/"):
+        if method != "GET":
+            return _not_allowed("GET")
+        message = sandbox.message(unquote(rest[len("messages/") :]))
+        if message is None:
+            return json_response(404, {"error": "no such message"})
+        return json_response(200, message)
+    if rest == "contacts":
+        return _contacts(sandbox, method, params.get("appId"))
+    if rest == "faults":
+        return _faults(sandbox, method, body)
+    if rest == "faults/queue":
+        if method != "POST":
+            return _not_allowed("POST")
+        data = _body_json(body)
+        kinds = data.get("faults") if isinstance(data, dict) else data
+        if not isinstance(kinds, list):
+            raise ValueError('expected {"faults": [kind, ...]} or a JSON list of kinds')
+        sandbox.queue_faults(kinds)
+        return json_response(200, sandbox.faults())
+    if rest == "requests":
+        if method == "GET":
+            entries = sandbox.requests()
+            return json_response(200, {"count": len(entries), "requests": entries})
+        if method == "DELETE":
+            return json_response(200, {"deleted": sandbox.clear_requests()})
+        return _not_allowed("GET, DELETE")
+    if rest == "reset":
+        if method != "POST":
+            return _not_allowed("POST")
+        sandbox.reset()
+        return json_response(200, {"reset": True})
+    return json_response(404, {"error": "no such inspection endpoint", "endpoints": API_INDEX})
+
+
+def _contacts(sandbox: Sandbox, method: str, app_id: str | None) -> SandboxResponse:
+    if method == "GET":
+        if app_id:
+            contacts = sandbox.contacts(app_id)
+            return json_response(
+                200, {"appId": app_id, "count": len(contacts), "contacts": contacts}
+            )
+        return json_response(200, {"apps": {a: sandbox.contacts(a) for a in sandbox.app_ids()}})
+    if method == "DELETE":
+        return json_response(200, {"deleted": sandbox.clear_contacts(app_id or None)})
+    return _not_allowed("GET, DELETE")
+
+
+def _faults(sandbox: Sandbox, method: str, body: bytes) -> SandboxResponse:
+    if method == "GET":
+        return json_response(200, sandbox.faults())
+    if method == "PUT":
+        sandbox.set_faults(FaultSettings.from_dict(_body_json(body)))
+        return json_response(200, sandbox.faults())
+    if method == "DELETE":
+        sandbox.clear_faults()
+        return json_response(200, sandbox.faults())
+    return _not_allowed("GET, PUT, DELETE")

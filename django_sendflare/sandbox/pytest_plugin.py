@@ -1,0 +1,173 @@
+"""pytest fixtures that run the sandbox for a test (registered as the ``sendflare_sandbox`` plugin).
+
+* ``sendflare_sandbox``: the standalone server on a free loopback port, fresh for each test and
+  stopped after it; returns a :class:`SandboxHandle`.
+* ``sendflare_sandbox_settings``: the same, with ``settings.SENDFLARE`` pointed at it (API_URL and
+  API_TOKEN), so the real backend sends into the sandbox. Needs pytest-django.
+* ``sendflare_live_sandbox``: the mounted views behind pytest-django's ``live_server`` (the URLconf
+  must include ``django_sendflare.sandbox.urls``). Connection faults degrade to HTTP 502 there.
+* ``sendflare_sandbox_config``: the :class:`SandboxConfig` used; override it in a conftest, or set
+  fields per test with ``@pytest.mark.sendflare_sandbox(rate_limit=5, daily_quota=3, ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from django_sendflare.sandbox.engine import Sandbox, SandboxConfig
+from django_sendflare.sandbox.faults import FaultSettings
+from django_sendflare.sandbox.server import start_in_thread
+
+#: The token the fixtures require unless told otherwise (tests check that a token is sent).
+DEFAULT_TOKEN = "sandbox-test-token"  # noqa: S105 - a fixed, public test value
+MARKER = "sendflare_sandbox"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker (so --strict-markers accepts it)."""
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**options): SandboxConfig fields for the sendflare_sandbox fixtures "
+        "(token, rate_limit, max_message_size, allowed_senders, daily_quota, "
+        "errors_as_http_200, faults)",
+    )
+
+
+class SandboxHandle:
+    """What a test gets: where the sandbox is, and what it saw."""
+
+    def __init__(self, url: str, token: str, sandbox: Sandbox) -> None:
+        """Wrap a running sandbox reachable at ``url``."""
+        #: The base URL to use as API_URL (no trailing slash).
+        self.url = url
+        #: A token the sandbox accepts.
+        self.token = token
+        #: The engine itself, for anything the handle does not cover.
+        self.sandbox = sandbox
+
+    @property
+    def inbox_url(self) -> str:
+        """The URL of the HTML inbox."""
+        return f"{self.url}/_sandbox/"
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every accepted message (from, to, subject, body, requestId, ts...), oldest first."""
+        return self.sandbox.messages()
+
+    def contacts(self, app_id: str) -> list[dict[str, Any]]:
+        """The contacts of one appId, as the list endpoint returns them."""
+        return self.sandbox.contacts(app_id)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every API request received (method, path, status, code, fault), oldest first."""
+        return self.sandbox.requests()
+
+    def set_faults(
+        self,
+        *,
+        queue: list[str] | tuple[str, ...] = (),
+        rates: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        slow: float = 2.0,
+    ) -> None:
+        """Replace the faults: a queue for the next requests and/or probabilities per kind."""
+        self.sandbox.set_faults(
+            FaultSettings(
+                seed=seed,
+                latency=latency,
+                jitter=jitter,
+                slow=slow,
+                rates=dict(rates or {}),
+                queue=list(queue),
+            )
+        )
+
+    def queue_faults(self, *kinds: str) -> None:
+        """Give the next API requests these faults, in order (``"ok"``: none)."""
+        self.sandbox.queue_faults(list(kinds))
+
+    def clear_faults(self) -> None:
+        """No faults from now on."""
+        self.sandbox.clear_faults()
+
+    def reset(self) -> None:
+        """Forget messages, contacts, the log, quotas and rate windows; restore start faults."""
+        self.sandbox.reset()
+
+    def django_settings(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return ``base`` (a SENDFLARE dict) pointed at this sandbox."""
+        return {**(base or {}), "API_URL": self.url, "API_TOKEN": self.token}
+
+
+def _config_for(request: pytest.FixtureRequest) -> SandboxConfig:
+    options: dict[str, Any] = {"token": DEFAULT_TOKEN, "rate_limit": 0}
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        options.update(marker.kwargs)
+    faults = options.get("faults")
+    if isinstance(faults, Mapping):
+        options["faults"] = FaultSettings.from_dict(dict(faults))
+    return SandboxConfig(**options)
+
+
+@pytest.fixture
+def sendflare_sandbox_config(request: pytest.FixtureRequest) -> SandboxConfig:
+    """The configuration of the ``sendflare_sandbox`` fixture.
+
+    Defaults for tests: token ``DEFAULT_TOKEN`` required, rate limit off (turn it on with
+    ``@pytest.mark.sendflare_sandbox(rate_limit=5)``), no faults.
+    """
+    return _config_for(request)
+
+
+@pytest.fixture
+def sendflare_sandbox(sendflare_sandbox_config: SandboxConfig) -> Iterator[SandboxHandle]:
+    """A fresh standalone sandbox on a free loopback port, for one test."""
+    running = start_in_thread(sendflare_sandbox_config)
+    token = sendflare_sandbox_config.token or DEFAULT_TOKEN
+    try:
+        yield SandboxHandle(running.url, token, running.sandbox)
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def sendflare_sandbox_settings(
+    sendflare_sandbox: SandboxHandle, request: pytest.FixtureRequest
+) -> SandboxHandle:
+    """``sendflare_sandbox``, with ``settings.SENDFLARE`` pointing at it (needs pytest-django)."""
+    settings = request.getfixturevalue("settings")
+    settings.SENDFLARE = sendflare_sandbox.django_settings(getattr(settings, "SENDFLARE", None))
+    return sendflare_sandbox
+
+
+@pytest.fixture
+def sendflare_live_sandbox(live_server: Any) -> Iterator[SandboxHandle]:
+    """The mounted sandbox behind pytest-django's ``live_server``, fresh for one test.
+
+    Its configuration comes from the ``SENDFLARE_SANDBOX`` setting. The handle's ``url`` is the
+    mount point (``live_server.url + "/sandbox"`` for ``path("sandbox/", include(...))``).
+    """
+    from django.urls import NoReverseMatch, reverse
+
+    from django_sendflare.sandbox.mounted import get_default_sandbox, reset_default_sandbox
+
+    try:
+        send_path = reverse("sendflare_sandbox:send")
+    except NoReverseMatch:
+        pytest.fail(
+            "sendflare_live_sandbox needs the URLconf to include django_sendflare.sandbox.urls",
+            pytrace=False,
+        )
+    reset_default_sandbox()
+    sandbox = get_default_sandbox()
+    url = live_server.url + send_path[: -len("/v1/send")]
+    try:
+        yield SandboxHandle(url, sandbox.config.token or DEFAULT_TOKEN, sandbox)
+    finally:
+        reset_default_sandbox()

@@ -1,0 +1,244 @@
+"""Validation of API requests, written from the documents (never from the client).
+
+Each ``parse_*`` function returns a clean value or raises :class:`InvalidRequest` with the service
+code to answer with (100033 for everything a document defines as a bad parameter).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from django_sendflare.sandbox.envelope import BAD_PARAMETERS
+
+SEND_FIELDS = ("from", "to", "subject", "body")
+CONTACT_STATUSES = ("Confirmed", "Unsubscribed")
+CONTACT_DATA_FIELDS = (
+    "language",
+    "firstName",
+    "lastName",
+    "phoneNumber",
+    "birthday",
+    "company",
+    "vipLevel",
+    "amount",
+)
+MAX_PAGE_SIZE = 500
+
+# One address, no display name, no list: "local@domain.tld". Deliberately pragmatic (not RFC 5322):
+# the documents say "email address" and give bare addresses only.
+_EMAIL_RE = re.compile(
+    r"""^[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\.]+(?:\.[^\s@<>()\[\],;:"\\.]+)+$"""
+)
+_DAY_MONTH_RE = re.compile(r"^(\d{2})/(\d{2})$")
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InvalidRequest(Exception):
+    """A request the service would refuse, with the service code to answer."""
+
+    def __init__(self, detail: str, code: int = BAD_PARAMETERS) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A valid ``POST /v1/send`` payload."""
+
+    sender: str
+    to: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ContactPayload:
+    """A valid ``POST /v1/contact`` payload."""
+
+    app_id: str
+    email: str
+    status: str
+    data: dict[str, str | int]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A valid ``GET /v1/contact`` query."""
+
+    app_id: str
+    page: int
+    page_size: int
+
+
+@dataclass(frozen=True)
+class DeleteQuery:
+    """A valid ``DELETE /v1/contact`` query."""
+
+    app_id: str
+    email: str
+
+
+def is_email(value: str) -> bool:
+    """Return True for one bare address such as ``john.doe@example.com``."""
+    return len(value) <= 254 and _EMAIL_RE.match(value) is not None
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Decode a request body that must be one JSON object."""
+    if not body:
+        raise InvalidRequest("the request body is empty; a JSON object is required")
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return value
+
+
+def _reject_unknown(payload: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    # Unknown keys are refused rather than ignored: the real service may silently drop them
+    # (e.g. a "cc" list), and a test double that refuses them makes that loss visible.
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise InvalidRequest(f"unsupported {where} field(s): {', '.join(unknown)}")
+
+
+def _required_string(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"'{name}' is required and must be a non-empty string")
+    return value
+
+
+def _required_email(payload: dict[str, Any], name: str) -> str:
+    value = _required_string(payload, name)
+    if not is_email(value):
+        raise InvalidRequest(f"'{name}' must be one email address such as name@example.com")
+    return value
+
+
+def parse_send(payload: dict[str, Any]) -> SendRequest:
+    """Validate a send payload: from, to, subject and body, all non-empty strings."""
+    _reject_unknown(payload, SEND_FIELDS, "send")
+    return SendRequest(
+        sender=_required_email(payload, "from"),
+        to=_required_email(payload, "to"),
+        subject=_required_string(payload, "subject"),
+        body=_required_string(payload, "body"),
+    )
+
+
+def _parse_birthday(value: str) -> str:
+    # Documented as DD/MM, yet the documented example sends 1990-01-01: accept both.
+    match = _DAY_MONTH_RE.match(value)
+    if match:
+        day, month = int(match.group(1)), int(match.group(2))
+        try:
+            datetime.date(2000, month, day)  # a leap year, so 29/02 is valid
+        except ValueError:
+            raise InvalidRequest("'data.birthday' is not a valid DD/MM date") from None
+        return value
+    if _ISO_DATE_RE.match(value):
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            raise InvalidRequest("'data.birthday' is not a valid date") from None
+        return value
+    raise InvalidRequest("'data.birthday' must be DD/MM (or YYYY-MM-DD)")
+
+
+def _parse_vip_level(value: Any) -> int:
+    # Typed record<string, string>, yet documented as a number and sent as 1 in the example.
+    if isinstance(value, bool):
+        raise InvalidRequest("'data.vipLevel' must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value.strip())
+    raise InvalidRequest("'data.vipLevel' must be a whole number (or a string of digits)")
+
+
+def parse_contact_data(data: Any) -> dict[str, str | int]:
+    """Validate the optional ``data`` record of a contact."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidRequest("'data' must be an object")
+    _reject_unknown(data, CONTACT_DATA_FIELDS, "data")
+    clean: dict[str, str | int] = {}
+    for name, value in data.items():
+        if name == "vipLevel":
+            clean[name] = _parse_vip_level(value)
+            continue
+        if not isinstance(value, str):
+            raise InvalidRequest(f"'data.{name}' must be a string")
+        clean[name] = _parse_birthday(value) if name == "birthday" and value else value
+    return clean
+
+
+def parse_contact(payload: dict[str, Any]) -> ContactPayload:
+    """Validate a save-contact payload: appId, emailAddress, status and optional data."""
+    _reject_unknown(payload, ("appId", "emailAddress", "status", "data"), "contact")
+    app_id = _required_string(payload, "appId")
+    email = _required_email(payload, "emailAddress")
+    status = _required_string(payload, "status")
+    if status not in CONTACT_STATUSES:
+        raise InvalidRequest(f"'status' must be one of {', '.join(CONTACT_STATUSES)}")
+    return ContactPayload(app_id, email, status, parse_contact_data(payload.get("data")))
+
+
+def _query(query: str) -> dict[str, str]:
+    # A parameter given twice is ambiguous: refuse it rather than guess which one counts.
+    parsed = parse_qs(query, keep_blank_values=True)
+    repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
+    if repeated:
+        raise InvalidRequest(f"parameter(s) given more than once: {', '.join(repeated)}")
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _positive_int(params: dict[str, str], name: str, default: int, maximum: int | None) -> int:
+    raw = params.get(name, "")
+    if raw == "":
+        return default
+    if not re.fullmatch(r"\d+", raw):
+        raise InvalidRequest(f"'{name}' must be a whole number")
+    value = int(raw)
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f"between 1 and {maximum}" if maximum is not None else "at least 1"
+        raise InvalidRequest(f"'{name}' must be {bound}")
+    return value
+
+
+def _required_param(params: dict[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value.strip():
+        raise InvalidRequest(f"query parameter '{name}' is required")
+    return value
+
+
+def parse_list_query(query: str) -> ListQuery:
+    """Validate the contact-list query: appId required, page >= 1, pageSize 1..500."""
+    params = _query(query)
+    return ListQuery(
+        app_id=_required_param(params, "appId"),
+        page=_positive_int(params, "page", 1, None),
+        page_size=_positive_int(params, "pageSize", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
+    )
+
+
+def parse_delete_query(query: str) -> DeleteQuery:
+    """Validate the delete-contact query: appId and emailAddress required."""
+    params = _query(query)
+    return DeleteQuery(
+        app_id=_required_param(params, "appId"),
+        email=_required_param(params, "emailAddress"),
+    )
