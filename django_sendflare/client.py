@@ -427,7 +427,8 @@ def parse_envelope(response: requests.Response) -> APIResponse:
     error_class = error_for_code(code) if code else SendflareAPIError
     if status == 429:
         error_class = SendflareRateLimited
-    elif error_class is SendflareAPIError and status in (401, 403):
+    elif status in (401, 403):
+        # Whatever code comes with it (the API documents none for a bad token).
         error_class = SendflareAuthenticationError
     elif error_class is SendflareAPIError and status >= 500:
         error_class = SendflareServerError

@@ -6,7 +6,6 @@ import json
 import logging
 import warnings
 
-import django
 import pytest
 import responses
 from django.core import mail
@@ -17,31 +16,11 @@ from django_sendflare import exceptions as exc
 from django_sendflare.backends import EmailBackend
 from django_sendflare.signals import CancelSend, post_send, pre_send
 
+from .conftest import BACKEND, HAS_MAILERS
 from .envelopes import envelope
 from .localserver import recording_server
 
-BACKEND = "django_sendflare.backends.EmailBackend"
-HAS_MAILERS = django.VERSION >= (6, 1)
 SEND = "https://api.sendflare.io/v1/send"
-
-
-@pytest.fixture
-def sendflare_backend(settings):
-    """Route Django's mail through the Sendflare backend (the test runner swaps in locmem)."""
-    settings.SENDFLARE = {"API_TOKEN": "test-token", "RATE_LIMIT": 0}
-
-    def configure(**options):
-        if HAS_MAILERS:
-            settings.MAILERS = {"default": {"BACKEND": BACKEND, "OPTIONS": options}}
-        else:
-            settings.SENDFLARE = {
-                **settings.SENDFLARE,
-                **{k.upper(): v for k, v in options.items()},
-            }
-            settings.EMAIL_BACKEND = BACKEND
-
-    configure()
-    return configure
 
 
 @pytest.fixture
@@ -350,13 +329,13 @@ def test_no_deprecation_warnings_on_django_61(sendflare_backend, api):
     assert len(api.calls) == 5
 
 
-def test_failures_are_logged_without_the_token(sendflare_backend, api, caplog):
+def test_failures_are_logged_without_the_token(sendflare_backend, api, caplog, settings):
     caplog.set_level(logging.DEBUG)
     api.replace(responses.POST, SEND, status=401, body="denied")
     with pytest.raises(exc.SendflareAuthenticationError):
         mail.send_mail("S", "B", None, ["a@example.com"])
     assert "a@example.com" in caplog.text
-    assert "test-token" not in caplog.text
+    assert settings.SENDFLARE["API_TOKEN"] not in caplog.text
 
 
 def test_smtp_credentials_are_refused_with_a_pointer_to_the_token(settings):

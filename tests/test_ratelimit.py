@@ -38,11 +38,11 @@ class FrozenClock:
         return self.now
 
 
-def test_slots_are_spaced_by_one_over_rate():
+def test_slots_are_spaced_by_one_over_rate_plus_a_jitter_margin():
     clock = FrozenClock()
     limiter = InProcessRateLimiter(5, clock=clock)
     waits = [limiter.reserve() for _ in range(6)]
-    assert waits == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert waits == pytest.approx([0.0, 0.204, 0.408, 0.612, 0.816, 1.02])
 
 
 def test_an_idle_limiter_does_not_make_the_next_request_wait():
@@ -72,8 +72,10 @@ def test_no_window_holds_more_than_the_limit_across_threads():
         thread.join()
     assert len(starts) == 200
     assert max_in_any_window(starts) == 5
-    # And it does not under-use the limit: 200 requests fit in 40 seconds.
-    assert max(starts) - min(starts) == pytest.approx(39.8)
+    # Even seen through 20 ms of jitter, no window of the API holds six.
+    assert max_in_any_window(starts, width=0.98) == 5
+    # And it does not under-use the limit: 200 requests take 199 intervals of 204 ms.
+    assert max(starts) - min(starts) == pytest.approx(199 * 0.204)
 
 
 def test_pause_holds_back_every_later_slot():
@@ -82,7 +84,7 @@ def test_pause_holds_back_every_later_slot():
     limiter.reserve()
     limiter.pause(3.0)
     assert limiter.reserve() == pytest.approx(3.0)
-    assert limiter.reserve() == pytest.approx(3.2)
+    assert limiter.reserve() == pytest.approx(3.204)
 
 
 def test_acquire_sleeps_for_the_wait():
@@ -91,7 +93,7 @@ def test_acquire_sleeps_for_the_wait():
     slept: list[float] = []
     limiter.acquire(slept.append)
     limiter.acquire(slept.append)
-    assert slept == [0.5]
+    assert slept == [pytest.approx(0.51)]
 
 
 def test_one_limiter_per_account_and_none_when_off(settings):
@@ -114,7 +116,7 @@ def test_redis_limiter_spaces_requests_of_several_processes():
         starts.append(time.monotonic() + wait)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # 10 per second: slots 100 ms apart, whichever process asked (a few ms of call overhead).
-    assert min(gaps) > 0.09
+    assert min(gaps) > 0.095
     # Measured on this side of the Redis round trip, starts carry a little noise.
     assert max_in_any_window(starts, width=0.995) <= 10
     limiters[0].pause(5)
@@ -131,4 +133,4 @@ def test_redis_limiter_is_used_by_the_settings(settings):
     limiter = get_rate_limiter(load_settings())
     assert isinstance(limiter, RedisRateLimiter)
     assert limiter.reserve() == 0.0
-    assert limiter.reserve() == pytest.approx(0.2, abs=0.02)
+    assert limiter.reserve() == pytest.approx(0.204, abs=0.02)
