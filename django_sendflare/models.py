@@ -1,0 +1,94 @@
+"""The contact outbox and the per-user sync state.
+
+Users are referred to by ``user_key``, the string form of their primary key, not by a foreign key:
+an outbox row must outlive the user it describes (a deletion is delivered after the user row is
+gone), and any ``AUTH_USER_MODEL`` works whatever the type of its primary key.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+#: ContactChange.kind values.
+SAVE = "save"
+DELETE = "delete"
+
+
+class ContactChange(models.Model):
+    """One recorded change of a user, waiting to be delivered to Sendflare (the outbox).
+
+    Rows are written by the ``post_save`` / ``post_delete`` receivers inside the transaction of the
+    change, and deleted once delivered. All pending rows of one user are delivered together, as
+    one call (or two, for an email change), from the user's state at delivery time.
+    """
+
+    class Kind(models.TextChoices):
+        SAVE = "save", _("save")
+        DELETE = "delete", _("delete")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        FAILED = "failed", _("failed")
+
+    user_key = models.CharField(_("user"), max_length=255, db_index=True)
+    kind = models.CharField(_("change"), max_length=10, choices=Kind.choices)
+    #: The user's address after the change (for a deletion: the address it had).
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    #: The address before the change when the change modified it (email change).
+    previous_email = models.CharField(_("previous email"), max_length=254, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("contact change")
+        verbose_name_plural = _("contact changes (outbox)")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="sendflare_change_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.email or '?'} (user {self.user_key}, {self.state})"
+
+
+class ContactSyncState(models.Model):
+    """What is known of one user's Sendflare contact, and the user's do-not-sync mark.
+
+    Also the per-user lock of delivery: a worker takes the lease (``lease_until``) before it
+    calls the API for this user, so that two workers never deliver one user at the same time.
+    """
+
+    user_key = models.CharField(_("user"), max_length=255, unique=True)
+    #: The address of the contact this package last created or updated ("" when none).
+    synced_email = models.CharField(_("synced email"), max_length=254, blank=True)
+    #: The contact's status as last created or seen by a full sync ("" when unknown).
+    remote_status = models.CharField(_("remote status"), max_length=20, blank=True)
+    #: The data fields last sent (non-empty values only).
+    synced_data = models.JSONField(_("synced data"), default=dict, blank=True)
+    #: When the above were last known to match the API; None: nothing is known.
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
+    #: The old address of an email change, still to delete once the new one exists.
+    orphan_email = models.CharField(_("old address to delete"), max_length=254, blank=True)
+    #: Set by the admin's "Delete Sendflare contact": no sync may re-create the contact.
+    do_not_sync = models.BooleanField(_("do not sync"), default=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("contact sync state")
+        verbose_name_plural = _("contact sync states")
+        permissions = [
+            ("delete_sendflare_contact", _("Can delete the Sendflare contact of a user")),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_key}: {self.synced_email or '-'}"
