@@ -32,6 +32,16 @@ INSTALLED_APPS = [
     "django_sendflare.sandbox",
 ]
 
+# Django 5.2 has no django.tasks: the django-tasks backport stands in (the "tasks" extra).
+if django.VERSION < (6, 0):
+    try:
+        import django_tasks  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        INSTALLED_APPS.append("django_tasks")
+        TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
