@@ -29,7 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_sendflare",  # after auth and admin: it adds its actions to the user admin
+    "django_sendflare",  # adds "Sync to Sendflare" and "Delete Sendflare contact" to the user admin
     "django_sendflare.sandbox",
     "demo",
 ]
