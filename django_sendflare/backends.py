@@ -123,7 +123,7 @@ class EmailBackend(BaseEmailBackend):
         ]
         if errors and not self.fail_silently:
             first = errors[0]
-            first.message_statuses = statuses  # type: ignore[attr-defined]
+            first.message_statuses = statuses
             raise first
         return sent
 

@@ -14,6 +14,8 @@ API (or from the road to it) derive from :class:`SendflareAPIError` and carry ``
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -42,6 +44,10 @@ class SendflareInvalidAddress(SendflareError, ValueError):
 
 class SendflareAPIError(SendflareError):
     """The API refused a request, or could not be reached, or answered something unusable."""
+
+    #: Set when the backend raises the error after a batch: the ``MessageStatus`` of every
+    #: message of the batch, so that a caller of ``send_mail`` sees who got the message.
+    message_statuses: list[Any] | None = None
 
     #: Trying again later can succeed.
     retryable: bool = False

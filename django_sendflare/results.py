@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .exceptions import SendflareError
+from .exceptions import SendflareAPIError
 
 RecipientState = Literal["sent", "failed", "cancelled"]
 
@@ -22,7 +22,7 @@ class RecipientStatus:
     email: str
     status: RecipientState
     request_id: str | None = None
-    error: SendflareError | None = None
+    error: SendflareAPIError | None = None
 
 
 @dataclass
