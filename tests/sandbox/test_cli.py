@@ -33,7 +33,7 @@ def _command(*args: str) -> list[str]:
 
 @pytest.fixture
 def cli_server() -> Iterator[str]:
-    process = subprocess.Popen(  # noqa: S603 - our own module
+    process = subprocess.Popen(
         _command(
             "--port",
             "0",
@@ -86,7 +86,7 @@ def test_cli_serves_the_api_at_the_root(cli_server: str) -> None:
 
 
 def test_cli_refuses_a_public_bind() -> None:
-    result = subprocess.run(  # noqa: S603 - our own module
+    result = subprocess.run(
         _command("--host", "0.0.0.0", "--port", "0"),  # noqa: S104 - the point of the test
         capture_output=True,
         text=True,
