@@ -8,12 +8,14 @@ Three steps, so that the diff can be tested without a server:
 * :func:`apply` makes the calls, one per item, and returns a result per item.
 
 :func:`run_sync` strings them together for ``manage.py sync_contacts``. Users are streamed from
-the database in chunks; memory grows with the remote list and the differences, not the users.
+the database in chunks and compared against the remote list kept in a temporary file
+(:class:`RemoteIndex`): memory grows with the differences, not with the users or the contacts.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,6 +29,7 @@ from ..conf import get_settings
 from ..exceptions import SendflareAPIError, SendflareConfigurationError
 from . import state as state_mod
 from .adapter import Contact, ContactAdapter, format_value, get_adapter, normalize_email
+from .remote_index import RemoteIndex
 
 logger = logging.getLogger(__name__)
 
@@ -152,85 +155,103 @@ class SyncPlan:
         return len(self.creates) + len(self.updates) + 2 * len(self.recreates)
 
 
+#: Users compared per round trip to the remote index.
+PLAN_CHUNK = 1000
+
+
 def plan(
     local: Iterable[tuple[str, Contact]],
-    remote: Iterable[RemoteContact],
+    remote: Iterable[RemoteContact] | RemoteIndex,
     *,
     recreate_to_change_status: bool = False,
 ) -> SyncPlan:
     """Compare the users' contacts (``(user_key, contact)`` pairs) with the remote contacts.
 
-    Pure: no database, no API. Addresses are compared trimmed and case-insensitively. Only the
-    data fields present in each local contact (the adapter's fields) are compared. Two users
-    with one address are a conflict: neither gets a call.
-    """
-    result = SyncPlan()
-    remote_index: dict[str, RemoteContact] = {}
-    for remote_contact in remote:
-        result.remote_count += 1
-        # A list read while it changes can show a contact twice: keep the first.
-        remote_index.setdefault(remote_contact.key, remote_contact)
+    Pure: no database, no API (only a scratch file of its own). Addresses are compared trimmed
+    and case-insensitively. Only the data fields present in each local contact (the adapter's
+    fields) are compared. Two users with one address are a conflict: neither gets a call.
 
-    # key -> (user_key, kind): kind says where the first user of an address was put.
-    seen: dict[str, tuple[str, str]] = {}
-    matched: set[str] = set()
+    ``remote`` is a :class:`RemoteIndex` (as :func:`fetch_remote` builds it) or any iterable of
+    remote contacts. The users are compared a chunk at a time against the index, which lives in
+    a temporary file: memory grows with the differences found, not with the users or contacts.
+    """
+    if isinstance(remote, RemoteIndex):
+        return _plan(local, remote, recreate_to_change_status)
+    with RemoteIndex() as index:
+        index.add(remote)
+        return _plan(local, index, recreate_to_change_status)
+
+
+def _plan(
+    local: Iterable[tuple[str, Contact]], index: RemoteIndex, recreate_to_change_status: bool
+) -> SyncPlan:
+    result = SyncPlan(remote_count=index.count)
     creates: dict[str, Create] = {}
     updates: dict[str, Update] = {}
     recreates: dict[str, Recreate] = {}
     differences: dict[str, StatusDifference] = {}
-    for user_key, contact in local:
-        result.local_count += 1
-        key = contact.key
-        if key in result.conflicts:
-            result.conflicts[key].append(user_key)
-            continue
-        if key in seen:
-            first_user, kind = seen.pop(key)
-            result.conflicts[key] = [first_user, user_key]
-            creates.pop(key, None)
-            updates.pop(key, None)
-            recreates.pop(key, None)
-            differences.pop(key, None)
-            if kind == "unchanged":
-                result.unchanged -= 1
-            continue
-        existing = remote_index.get(key)
-        if existing is None:
-            creates[key] = Create(user_key, contact)
-            seen[key] = (user_key, "create")
-            continue
-        matched.add(key)
-        status_differs = bool(existing.status) and existing.status != contact.status
-        if status_differs and recreate_to_change_status:
-            recreates[key] = Recreate(user_key, contact, existing)
-            seen[key] = (user_key, "recreate")
-            continue
-        if status_differs:
-            differences[key] = StatusDifference(
-                user_key, existing.email, existing.status, contact.status
-            )
-        changes = tuple(
-            (name, existing.value(name), value)
-            for name, value in contact.data.items()
-            if comparable(name, value) != existing.value(name)
-        )
-        if changes:
-            updates[key] = Update(user_key, contact, existing, changes)
-            seen[key] = (user_key, "update")
-        else:
-            result.unchanged += 1
-            seen[key] = (user_key, "unchanged")
+    users = iter(local)
+    while chunk := list(itertools.islice(users, PLAN_CHUNK)):
+        keys = {contact.key for _, contact in chunk}
+        remote_index = index.remote_for(keys)
+        # key -> (user_key, kind): kind says where the first user of an address was put.
+        seen = index.seen_for(keys)
+        new_seen: dict[str, tuple[str, str]] = {}
+        for user_key, contact in chunk:
+            result.local_count += 1
+            key = contact.key
+            if key in result.conflicts:
+                result.conflicts[key].append(user_key)
+                continue
+            if key in seen or key in new_seen:
+                first_user, kind = seen[key] if key in seen else new_seen[key]
+                result.conflicts[key] = [first_user, user_key]
+                creates.pop(key, None)
+                updates.pop(key, None)
+                recreates.pop(key, None)
+                differences.pop(key, None)
+                if kind == "unchanged":
+                    result.unchanged -= 1
+                continue
+            existing = remote_index.get(key)
+            if existing is None:
+                creates[key] = Create(user_key, contact)
+                new_seen[key] = (user_key, "create")
+                continue
+            status_differs = bool(existing.status) and existing.status != contact.status
+            if status_differs and recreate_to_change_status:
+                recreates[key] = Recreate(user_key, contact, existing)
+                new_seen[key] = (user_key, "recreate")
+                continue
+            if status_differs:
+                differences[key] = StatusDifference(
+                    user_key, existing.email, existing.status, contact.status
+                )
+            changes = _changes(contact, existing)
+            if changes:
+                updates[key] = Update(user_key, contact, existing, changes)
+                new_seen[key] = (user_key, "update")
+            else:
+                result.unchanged += 1
+                new_seen[key] = (user_key, "unchanged")
+        index.mark_seen((key, user_key, kind) for key, (user_key, kind) in new_seen.items())
 
     result.creates = list(creates.values())
     result.updates = list(updates.values())
     result.recreates = list(recreates.values())
     result.status_differences = list(differences.values())
-    result.extras = [
-        contact
-        for key, contact in remote_index.items()
-        if key not in matched and key not in result.conflicts
-    ]
+    # Conflicting addresses were seen too, so they are not extras.
+    result.extras = list(index.unseen_remote())
     return result
+
+
+def _changes(contact: Contact, existing: RemoteContact) -> tuple[tuple[str, str, str], ...]:
+    """(field, remote value, local value) of each data field that differs."""
+    return tuple(
+        (name, existing.value(name), value)
+        for name, value in contact.data.items()
+        if comparable(name, value) != existing.value(name)
+    )
 
 
 def prune_refusal(
@@ -259,9 +280,9 @@ class SyncAborted(Exception):
 
 @dataclass
 class RemoteListing:
-    """The contacts read from the API, and whether the whole list was read."""
+    """The contacts read from the API (in a :class:`RemoteIndex`), and whether all were read."""
 
-    contacts: list[RemoteContact] = field(default_factory=list)
+    index: RemoteIndex = field(default_factory=RemoteIndex)
     pages_read: int = 0
     failed_pages: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -286,8 +307,23 @@ def fetch_remote(
     Raises :class:`SyncAborted` when the first page, or several pages in a row, fail, or on an
     account-level error: then nothing can be compared.
     """
-    fields = tuple(fields)
     listing = RemoteListing()
+    try:
+        _read_pages(client, listing, app_id, tuple(fields), page_size, on_page)
+    except BaseException:
+        listing.index.close()
+        raise
+    return listing
+
+
+def _read_pages(
+    client: SendflareClient,
+    listing: RemoteListing,
+    app_id: str,
+    fields: tuple[str, ...],
+    page_size: int,
+    on_page: Callable[[int, int | None], None] | None,
+) -> None:
     page = 1
     total: int | None = None
     consecutive = 0
@@ -306,20 +342,20 @@ def fetch_remote(
                     f"{consecutive} pages of the contact list failed in a row: {error}"
                 ) from error
             if total is not None and page >= -(-total // page_size):
-                return listing
+                return
             page += 1
             continue
         consecutive = 0
         listing.pages_read += 1
         if result.total is not None:
             total = result.total
-        listing.contacts.extend(RemoteContact.from_api(entry, fields) for entry in result.contacts)
+        listing.index.add(RemoteContact.from_api(entry, fields) for entry in result.contacts)
         if on_page is not None:
-            on_page(len(listing.contacts), total)
+            on_page(listing.index.count, total)
         if not result.contacts or len(result.contacts) < page_size:
-            return listing
+            return
         if total is not None and page * page_size >= total:
-            return listing
+            return
         page += 1
 
 
@@ -537,13 +573,15 @@ def run_sync(
         on_page=on_remote_page,
     )
     problems = LocalProblems()
-    sync_plan = plan(
-        iter_local(adapter, since=since, chunk_size=chunk_size, problems=problems),
-        listing.contacts,
-        recreate_to_change_status=conf.contacts_recreate_to_change_status,
-    )
-    # The remote list is no longer needed: the plan keeps what it acts on.
-    listing.contacts = []
+    try:
+        sync_plan = plan(
+            iter_local(adapter, since=since, chunk_size=chunk_size, problems=problems),
+            listing.index,
+            recreate_to_change_status=conf.contacts_recreate_to_change_status,
+        )
+    finally:
+        # The remote list is no longer needed: the plan keeps what it acts on.
+        listing.index.close()
     report = SyncReport(
         plan=sync_plan,
         listing=listing,

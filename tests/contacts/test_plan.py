@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import pytest
+
+from django_sendflare.contacts import sync
 from django_sendflare.contacts.adapter import Contact
+from django_sendflare.contacts.remote_index import RemoteIndex
 from django_sendflare.contacts.sync import RemoteContact, SyncPlan, plan, prune_refusal
 
 FIELDS = ("firstName", "lastName")
+
+
+@pytest.fixture(autouse=True, params=[1, 2, 1000], ids=lambda n: f"chunk{n}")
+def plan_chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every plan test runs with users compared one, two and a thousand at a time: a conflict or
+    a match across two chunks must come out as within one."""
+    monkeypatch.setattr(sync, "PLAN_CHUNK", request.param)
+    return int(request.param)
 
 
 def local(key: str, email: str, status: str = "Confirmed", **data: str) -> tuple[str, Contact]:
@@ -140,3 +153,16 @@ def test_prune_refusal() -> None:
     # A partial list never prunes, not even with --force.
     assert "could not be read" in (prune_refusal(small, complete=False, force=True) or "")
     assert prune_refusal(SyncPlan(), complete=False, force=False) is None
+
+
+def test_the_remote_list_lives_in_a_file_that_is_deleted_after() -> None:
+    index = RemoteIndex()
+    index.add([remote("a@example.com", firstName="Ada"), remote("A@example.com ", firstName="X")])
+    index.add([remote("b@example.com")])
+    directory = index._directory.name
+    result = plan([local("1", "a@example.com", firstName="Ada")], index)
+    assert (index.count, result.remote_count) == (3, 3)
+    assert result.unchanged == 1  # the first of two listings of one address wins
+    assert [e.email for e in result.extras] == ["b@example.com"]
+    index.close()
+    assert not os.path.exists(directory)
