@@ -4,6 +4,9 @@ DATABASE_URL and REDIS_URL are read with django-environ. Without them the suite 
 skips the tests that need PostgreSQL or Redis (``--require-services`` makes them fail instead).
 """
 
+import os
+import tempfile
+
 import django
 import environ
 
@@ -16,8 +19,19 @@ TIME_ZONE = "UTC"
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file-backed test database lets live-server threads and worker threads share it.
-    DATABASES["default"]["TEST"] = {"NAME": ""}
+    # A test database in a file, not in shared-cache memory: there, a thread that writes while
+    # another holds a transaction fails at once ("database table is locked") instead of
+    # waiting, and the tests run workers, live servers and admin actions in threads. WAL lets
+    # readers go on beside a writer; IMMEDIATE takes the write lock at BEGIN, so that waiting
+    # (the busy timeout) works instead of failing on a lock upgrade.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"django-sendflare-tests-{os.getpid()}.sqlite3")
+    }
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

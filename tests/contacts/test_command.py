@@ -161,17 +161,20 @@ def test_watch_delivers_until_sigterm(make_user: Any, fake_api: FakeClient) -> N
 
     def watch_calls() -> None:
         # Saves a second user once the worker runs, then asks it to stop like a supervisor.
-        for _ in range(200):
-            if fake_api.calls:
-                break
-            threading.Event().wait(0.02)
-        make_user("b@example.com")
-        for _ in range(200):
-            if len(fake_api.calls) >= 2:
-                delivered.set()
-                break
-            threading.Event().wait(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # Whatever happens here, the worker is stopped: a failure must not hang the suite.
+        try:
+            for _ in range(1500):
+                if fake_api.calls:
+                    break
+                threading.Event().wait(0.02)
+            make_user("b@example.com")
+            for _ in range(1500):
+                if len(fake_api.calls) >= 2:
+                    delivered.set()
+                    break
+                threading.Event().wait(0.02)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     helper = threading.Thread(target=watch_calls)
     helper.start()
