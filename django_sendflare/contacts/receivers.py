@@ -28,10 +28,6 @@ _DISPATCH = "django_sendflare.contacts"
 _PREVIOUS = "_sendflare_previous_email"
 
 
-def _email_of(adapter: ContactAdapter, user: Model) -> str:
-    return adapter.get_email(user)
-
-
 def _tracked(adapter: ContactAdapter, update_fields: Any) -> bool:
     """False when the save writes only fields no contact carries (a login's last_login)."""
     if update_fields is None:
@@ -61,7 +57,7 @@ def user_pre_save(
         .first()
     )
     if isinstance(previous, str):
-        current = _email_of(adapter, instance)
+        current = adapter.get_email(instance)
         if normalize_email(previous) != normalize_email(current):
             setattr(instance, _PREVIOUS, previous.strip())
 
@@ -87,7 +83,7 @@ def user_post_save(
     record_change(
         instance,
         SAVE,
-        email=_email_of(adapter, instance),
+        email=adapter.get_email(instance),
         previous_email=previous,
         using=using,
     )
@@ -105,7 +101,7 @@ def user_post_delete(
     record_change(
         instance,
         DELETE,
-        email=_email_of(get_adapter(), instance),
+        email=get_adapter().get_email(instance),
         using=using,
     )
     _enqueue_on_commit(instance, using)
