@@ -29,6 +29,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .exceptions import SendflareConfigurationError
+from .redaction import mask_url
 
 PROVIDER_URLS: dict[str, str] = {
     "sendflare": "https://api.sendflare.io",
@@ -260,27 +261,29 @@ class ApiUrl(Validator):
         hint = "Use the base URL only, e.g. 'https://api.sendflare.io' (no path below /v1)."
         if not isinstance(url, str):
             return Problem("sendflare.E002", f"{name} must be a string.", hint)
+        # The URL is shown (it says what is wrong with it), but never the credentials in it.
+        shown = repr(mask_url(url))
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
-            return Problem("sendflare.E002", f"{name} {url!r} is malformed.", hint)
+            return Problem("sendflare.E002", f"{name} {shown} is malformed.", hint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return Problem(
-                "sendflare.E002", f"{name} {url!r} is not an http(s) URL with a host.", hint
+                "sendflare.E002", f"{name} {shown} is not an http(s) URL with a host.", hint
             )
         if parts.query or parts.fragment or parts.username or parts.password:
             return Problem(
-                "sendflare.E002", f"{name} {url!r} has a query, fragment or credentials.", hint
+                "sendflare.E002", f"{name} {shown} has a query, fragment or credentials.", hint
             )
         if parts.path.rstrip("/").endswith("/v1"):
             return Problem(
-                "sendflare.E002", f"{name} {url!r} ends in /v1: the client adds it.", hint
+                "sendflare.E002", f"{name} {shown} ends in /v1: the client adds it.", hint
             )
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             return Problem(
                 "sendflare.E003",
-                f"{name} {url!r} uses plain http to a host other than loopback: "
+                f"{name} {shown} uses plain http to a host other than loopback: "
                 "the API token would cross the network in clear text.",
                 "Use https, or a loopback address (127.0.0.1, ::1, localhost) for the sandbox.",
             )
