@@ -3,6 +3,7 @@
 ``tests/test_docs_examples.py`` runs these functions against the sandbox.
 """
 
+import django
 from django.core.mail import EmailMultiAlternatives
 
 from django_sendflare.exceptions import SendflareAPIError
@@ -29,7 +30,7 @@ def send_and_list_failures(messages: list[EmailMultiAlternatives]) -> list[str]:
     raised, carrying the statuses of every message of the batch.
     """
     try:
-        messages[0].get_connection().send_messages(messages)
+        default_mailer().send_messages(messages)
     except SendflareAPIError as error:
         statuses = error.message_statuses
     else:
@@ -40,3 +41,14 @@ def send_and_list_failures(messages: list[EmailMultiAlternatives]) -> list[str]:
         for recipient in status.recipients.values()
         if recipient.status != "sent"
     ]
+
+
+def default_mailer():
+    """The default email backend: ``mailers.default`` on Django 6.1, ``get_connection()`` before."""
+    if django.VERSION >= (6, 1):
+        from django.core.mail import mailers
+
+        return mailers.default
+    from django.core.mail import get_connection
+
+    return get_connection()

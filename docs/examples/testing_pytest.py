@@ -7,6 +7,8 @@ import django
 import pytest
 from django.core.mail import send_mail
 
+from django_sendflare.exceptions import SendflareAPIError
+
 BACKEND = "django_sendflare.backends.EmailBackend"
 
 
@@ -33,11 +35,12 @@ def test_welcome_mail(sandbox_mail):
 
 
 @pytest.mark.sendflare_sandbox(faults={"queue": ["503"]})
-def test_signup_survives_an_api_outage(sandbox_mail):
-    # The first request gets HTTP 503: the send may have been processed, so it is not retried,
-    # and the sandbox holds no message. fail_silently reports it in the return value instead.
-    sent = send_mail("Welcome", "Hello", "noreply@example.com", ["ann@example.com"], True)
+def test_an_api_outage_is_reported_not_retried(sandbox_mail):
+    # The first request gets HTTP 503: the send may have been processed, so it is not retried
+    # (that could mail Ann twice), and the error says so.
+    with pytest.raises(SendflareAPIError) as raised:
+        send_mail("Welcome", "Hello", "noreply@example.com", ["ann@example.com"])
 
-    assert sent == 0
-    assert sandbox_mail.messages() == []
+    assert raised.value.may_have_been_processed
     assert [r["status"] for r in sandbox_mail.requests()] == [503]
+    assert sandbox_mail.messages() == []
