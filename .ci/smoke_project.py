@@ -67,6 +67,7 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sql
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 DEFAULT_FROM_EMAIL = "noreply@example.com"
+SERVER_EMAIL = "errors@example.com"
 
 import os
 import django

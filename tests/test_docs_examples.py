@@ -59,7 +59,11 @@ def test_the_settings_sample_passes_the_system_checks(monkeypatch):
     sample = load("settings", fresh=True)  # reads the environment set above
     assert sample.SENDFLARE == {"API_TOKEN": "a-token", "APP_ID": "123"}
 
-    with override_settings(SENDFLARE=sample.SENDFLARE):
+    with override_settings(
+        SENDFLARE=sample.SENDFLARE,
+        DEFAULT_FROM_EMAIL=sample.DEFAULT_FROM_EMAIL,
+        SERVER_EMAIL=sample.SERVER_EMAIL,
+    ):
         problems = [m for m in checks.run_checks() if m.id and m.id.startswith("sendflare.")]
     assert problems == []
     backends = (

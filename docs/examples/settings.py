@@ -39,4 +39,7 @@ else:
     # Django 5.2 and 6.0.
     EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"
 
-DEFAULT_FROM_EMAIL = "noreply@example.com"  # must be a sender of your Sendflare account
+# Addresses of a sender domain of your Sendflare account: Django's defaults (webmaster@localhost,
+# root@localhost) are refused by the API, and the system checks say so.
+DEFAULT_FROM_EMAIL = "noreply@example.com"
+SERVER_EMAIL = "errors@example.com"  # mail_admins() and error reports
