@@ -92,21 +92,29 @@ class Integer(Validator):
 
 @dataclass(frozen=True)
 class Number(Validator):
-    """An int or float (not a bool); positive, or also 0 with ``zero_allowed``."""
+    """An int or float (not a bool), positive.
+
+    ``zero_allowed`` accepts 0 too ("0 turns it off"), ``none_allowed`` None ("None keeps them").
+    """
 
     zero_allowed: bool = False
+    none_allowed: bool = False
     expected: str = ""
 
     def __post_init__(self) -> None:
         if not self.expected:
             wording = "a number >= 0 (0 turns it off)" if self.zero_allowed else "a positive number"
+            if self.none_allowed:
+                wording += ", or None"
             object.__setattr__(self, "expected", wording)
 
     def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.none_allowed
         return _is_number(value) and (value >= 0 if self.zero_allowed else value > 0)
 
-    def clean(self, value: Any) -> float:
-        return float(value)
+    def clean(self, value: Any) -> float | None:
+        return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
