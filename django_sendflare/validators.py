@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -144,7 +145,7 @@ class DottedPath(Validator):
 
 @dataclass(frozen=True)
 class Options(Validator):
-    """A dict of options, kept as a plain dict."""
+    """A dict of options, kept as a read-only copy (the settings object is frozen)."""
 
     expected: str = "a dict"
     secret: bool = True
@@ -152,8 +153,8 @@ class Options(Validator):
     def accepts(self, value: Any) -> bool:
         return isinstance(value, Mapping)
 
-    def clean(self, value: Any) -> dict[str, Any]:
-        return dict(value)
+    def clean(self, value: Any) -> Mapping[str, Any]:
+        return MappingProxyType(dict(value))
 
 
 @dataclass(frozen=True)

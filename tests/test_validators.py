@@ -50,7 +50,12 @@ def test_clean_keeps_what_the_settings_object_needs() -> None:
     assert Timeout().clean(3) == (3.0, 3.0)
     assert Timeout().clean([1, 2]) == (1.0, 2.0)
     mapping = {"url": "redis://r"}
-    assert Options().clean(mapping) == mapping and Options().clean(mapping) is not mapping
+    kept = Options().clean(mapping)
+    assert kept == mapping
+    mapping["url"] = "changed later"
+    assert kept == {"url": "redis://r"}
+    with pytest.raises(TypeError):
+        kept["url"] = "changed through the settings"  # type: ignore[index]
 
 
 def test_expected_wording() -> None:
