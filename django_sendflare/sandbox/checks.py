@@ -1,7 +1,9 @@
-"""``check --deploy``: the sandbox in a project running with ``DEBUG`` off.
+"""System checks of the sandbox: its setting, and ``check --deploy`` with ``DEBUG`` off.
 
 Registered by the sandbox's app and by ``django_sendflare``'s (mounting the URLs is enough to
 expose the sandbox, with or without its app installed).
+
+* ``sendflare.E010``: ``SENDFLARE_SANDBOX`` is invalid (otherwise found at the first request).
 
 * ``sendflare.W010``: installed or mounted with DEBUG off; its views answer 404, but it is a
   development tool that has no place in production settings.
@@ -21,11 +23,36 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from django_sendflare.sandbox.mounted import SERVE_WITHOUT_DEBUG, SETTING_NAME, serving_allowed
+from django_sendflare.sandbox.mounted import (
+    SERVE_WITHOUT_DEBUG,
+    SETTING_NAME,
+    config_from_mapping,
+    serving_allowed,
+)
 
 APP = "django_sendflare.sandbox"
 URLCONF = "django_sendflare.sandbox.urls"
 VIEWS = "django_sendflare.sandbox.views"
+
+
+@checks.register(checks.Tags.compatibility, "sendflare")
+def check_sandbox_setting(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report an invalid SENDFLARE_SANDBOX now rather than at the sandbox's first request."""
+    options = getattr(settings, SETTING_NAME, None)
+    if options is None:
+        return []
+    try:
+        serving_allowed()
+        config_from_mapping(options)
+    except ImproperlyConfigured as error:
+        return [
+            checks.Error(
+                str(error),
+                hint="See the SENDFLARE_SANDBOX keys in the settings reference.",
+                id="sendflare.E010",
+            )
+        ]
+    return []
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -20,7 +20,11 @@ import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from django_sendflare.sandbox.checks import check_sandbox_exposure, mounted_at
+from django_sendflare.sandbox.checks import (
+    check_sandbox_exposure,
+    check_sandbox_setting,
+    mounted_at,
+)
 from django_sendflare.sandbox.mounted import get_default_sandbox, reset_default_sandbox
 from django_sendflare.sandbox.pytest_plugin import SandboxHandle
 from django_sendflare.sandbox.server import RunningSandbox
@@ -320,3 +324,22 @@ def example_check_deploy(**env: str) -> str:
 def test_the_example_project_mounts_the_sandbox_only_when_it_uses_it() -> None:
     assert "sendflare.W010" in example_check_deploy()
     assert "sendflare.W010" not in example_check_deploy(SENDFLARE_API_TOKEN="real-token")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, []),
+        ({}, []),
+        ({"SERVE_WITHOUT_DEBUG": True, "TOKEN": "t"}, []),
+        ({"SERVE_WITHOUT_DEBUG": "yes"}, ["sendflare.E010"]),
+        ({"RATE_LIMT": 1}, ["sendflare.E010"]),
+        ({"RATE_LIMIT": -1}, ["sendflare.E010"]),
+        (["TOKEN"], ["sendflare.E010"]),
+    ],
+)
+def test_a_bad_sandbox_setting_is_reported_by_check(
+    settings: Any, value: Any, expected: list
+) -> None:
+    settings.SENDFLARE_SANDBOX = value
+    assert [m.id for m in check_sandbox_setting()] == expected
