@@ -172,8 +172,9 @@ class EmailBackend(BaseEmailBackend):
             created = self.open()
         except SendflareConfigurationError:
             raise
-        except Exception as error:
+        except Exception as error:  # e.g. the limiter's store, at start
             batch.account_error = self._unexpected(error, "opening the client")
+            logger.error("Sendflare: %s", batch.account_error)
             created = False
         client = self.client
         if client is not None and batch.account_error is None:
@@ -217,15 +218,16 @@ class EmailBackend(BaseEmailBackend):
             )
         except SendflareAPIError as api_error:
             error = api_error
-        except Exception as unexpected:
-            error = self._unexpected(unexpected, f"sending to {request.to}")
+        except Exception as unexpected:  # no raw third-party error may reach the caller
+            error = self._unexpected(unexpected, "sending")
         else:
             recipient.status = "sent"
             recipient.request_id = response.request_id
             return
         recipient.error = error
         batch.record(error, request.from_email)
-        logger.warning("Sendflare: sending %r to %s failed: %s", request.subject, request.to, error)
+        log = logger.error if isinstance(error, SendflareUnexpectedError) else logger.warning
+        log("Sendflare: sending %r to %s failed: %s", request.subject, request.to, error)
 
     def _unexpected(self, error: Exception, doing: str) -> SendflareUnexpectedError:
         """A SendflareError for an exception nobody expected, with no secret in its text.
@@ -236,11 +238,7 @@ class EmailBackend(BaseEmailBackend):
         text = _URL_CREDENTIALS.sub("://***@", str(error))
         if self.conf.api_token:
             text = text.replace(self.conf.api_token, "***")
-        failure = SendflareUnexpectedError(
-            f"Sendflare: {doing} failed unexpectedly: {type(error).__name__}: {text}"
-        )
-        logger.error("%s", failure)
-        return failure
+        return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while {doing}: {text}")
 
 
 #: One recipient's request and the status it reports to.

@@ -334,7 +334,7 @@ class SendflareClient:
             )
         except requests.RequestException as error:
             failure = _transport_error(error)
-        except Exception as error:
+        except Exception as error:  # urllib3 & co.: nothing of theirs reaches the caller raw
             failure = SendflareUnexpectedError(
                 f"The HTTP request failed unexpectedly ({type(error).__name__})"
             )
