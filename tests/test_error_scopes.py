@@ -164,3 +164,34 @@ def test_a_configuration_error_is_not_a_sendflare_error():
 
     assert issubclass(exc.SendflareConfigurationError, ImproperlyConfigured)
     assert not issubclass(exc.SendflareConfigurationError, exc.SendflareError)
+
+
+def test_the_documented_table_is_the_code_table():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "errors.rst"
+    rows = re.findall(
+        r"^   \* - (1000\d\d)\n     - ``(\w+)``\n     - (\w+)$", page.read_text(), re.MULTILINE
+    )
+    documented = {int(code): (name, scope) for code, name, scope in rows}
+    assert documented == {
+        code: (cls.__name__, cls.scope) for code, cls in exc.SERVICE_ERRORS.items()
+    }
+
+
+def test_errors_pickle_with_their_fields_and_request():
+    import pickle
+
+    error = exc.SendflareUnknownSender(
+        "The sender's email address does not exist",
+        code=100048,
+        status_code=403,
+        request_id="r1",
+        fields={"from": BAD, "to": "a@example.com"},
+        request="POST /v1/send",
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is exc.SendflareUnknownSender
+    assert str(copy) == str(error)
+    assert (copy.fields, copy.request, copy.scope) == (error.fields, "POST /v1/send", "sender")
