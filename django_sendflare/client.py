@@ -45,6 +45,7 @@ from .exceptions import (
     SendflareRateLimited,
     SendflareRedirectError,
     SendflareServerError,
+    SendflareUnencodableText,
     SendflareUnexpectedError,
 )
 from .ratelimit import RateLimiter, get_rate_limiter
@@ -269,8 +270,7 @@ class SendflareClient:
         data = None
         headers = {}
         if json_body is not None:
-            # ensure_ascii=False: the body stays as short as the text itself.
-            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            data = _encode_json(json_body, method, path)
             headers["Content-Type"] = "application/json; charset=utf-8"
         started = self._clock()
         attempt = 0
@@ -353,6 +353,19 @@ class SendflareClient:
             (time.perf_counter() - started) * 1000,
         )
         return result
+
+
+def _encode_json(body: Mapping[str, Any], method: str, path: str) -> bytes:
+    """The request body as UTF-8 JSON; text with no UTF-8 form raises before any request."""
+    # ensure_ascii=False: the body stays as short as the text itself.
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        position = error.start
+    raise SendflareUnencodableText(
+        f"{method} {path}: the request holds {text[position]!r}, which has no UTF-8 form"
+    )
 
 
 def _transport_error(error: requests.RequestException) -> SendflareAPIError:

@@ -179,3 +179,11 @@ def test_an_api_error_body_is_still_parsed_after_a_bad_one(api):
     client = SendflareClient("t", retry=RetryPolicy(max_retries=0))
     with pytest.raises(exc.SendflareBadResponse, match="not the API's envelope"):
         client.send(from_email="f@example.com", to="a@example.com", subject="S", body="B")
+
+
+def test_the_client_refuses_unencodable_text_before_any_request(api):
+    # The contact calls go through no payload validation: the client itself refuses.
+    client = SendflareClient("t", app_id="app")
+    with pytest.raises(exc.SendflareUnencodableText, match=r"POST /v1/contact.*'\\udc80'"):
+        client.save_contact(email="a@example.com", data={"firstName": "B\udc80b"})
+    assert len(api.calls) == 0
