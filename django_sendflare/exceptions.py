@@ -35,10 +35,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import BadHeaderError
+from django.core.mail import message as django_message
 
 if TYPE_CHECKING:
     from .results import MessageStatus
+
+    BadHeaderError = ValueError
+else:
+    # Django 5.2: its own ValueError subclass. Django 6.x: an alias of ValueError, deprecated
+    # when imported from django.core.mail (not from .message). Later: gone. A ValueError always.
+    BadHeaderError = getattr(django_message, "BadHeaderError", ValueError)
 
 #: What else a failed request condemns (see the module's docstring).
 Scope = Literal["account", "sender", "message", "rate"]
@@ -71,8 +77,8 @@ class SendflareInvalidInput(SendflareError, ValueError):
 class SendflareHeaderInjection(SendflareInvalidInput, BadHeaderError):
     """A line break (CR or LF) in the subject, the from address or a recipient.
 
-    A :class:`django.core.mail.BadHeaderError`, as Django's own backends raise for the same
-    message.
+    A ``ValueError`` and Django's ``BadHeaderError`` (an alias of ``ValueError`` since Django
+    6.0), as Django's own backends raise for the same message.
     """
 
 
