@@ -168,10 +168,8 @@ def test_an_unreachable_redis_limiter_never_raises_raw(sendflare_backend, api, s
         rate_limiter="django_sendflare.ratelimit.RedisRateLimiter",
         rate_limiter_options={"url": "redis://127.0.0.1:1/0"},
     )
-    assert mail.send_mail("S", "B", "f@example.com", ["a@example.com"], fail_silently=True) in (
-        0,
-        1,
-    )
+    message = EmailMessage("S", "B", "f@example.com", ["a@example.com"])
+    assert EmailBackend(fail_silently=True).send_messages([message]) in (0, 1)
     try:
         mail.send_mail("S", "B", "f@example.com", ["b@example.com"])
     except exc.SendflareError as error:

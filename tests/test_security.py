@@ -182,7 +182,8 @@ def test_a_307_to_another_host_is_an_error_and_re_posts_nothing(settings, sendfl
             }
             with pytest.raises(exc.SendflareRedirectError) as excinfo:
                 mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
-            assert mail.send_mail("S", "B", "f@example.com", ["a@example.com"], True) == 0
+            message = mail.EmailMessage("S", "B", "f@example.com", ["a@example.com"])
+            assert EmailBackend(fail_silently=True).send_messages([message]) == 0
         finally:
             server.shutdown()
             server.server_close()
