@@ -9,8 +9,9 @@ are sent by a bounded pool of threads, every request waiting for its slot in the
 rate limiter, so a slow API does not keep the batch below the rate limit.
 
 A failed request fails what its error's ``scope`` says (see ``exceptions``): the whole rest of
-the batch ("account"), the batch's other messages from the same sender ("sender"), or that
-message only ("message", and "rate" once its retries are spent).
+the batch ("account"), the batch's other messages from the same sender, or from any address of
+the same domain for 100030 ("sender"), or that message only ("message", and "rate" once its
+retries are spent).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .conf import DEFAULTS, load_settings
 from .exceptions import (
     SendflareAPIError,
     SendflareConfigurationError,
+    SendflareInvalidSendingDomain,
     SendflareUnexpectedError,
 )
 from .payload import SendRequest, build_requests
@@ -254,18 +256,31 @@ class _Batch:
         self._lock = threading.Lock()
         #: The first error of scope "account": later requests are not made.
         self.account_error: SendflareAPIError | None = None
-        #: Errors of scope "sender", by sender address (lower-cased).
+        #: Errors of scope "sender", by sender address or by "@domain" (lower-cased).
         self.sender_errors: dict[str, SendflareAPIError] = {}
 
     def record(self, error: SendflareAPIError, sender: str) -> None:
         """Remember an error that condemns more than its own request."""
+        address, domain = _sender_keys(sender)
         with self._lock:
             if error.scope == "account" and self.account_error is None:
                 self.account_error = error
             elif error.scope == "sender":
-                self.sender_errors.setdefault(sender.lower(), error)
+                # A refused sending domain refuses every address of that domain.
+                key = domain if isinstance(error, SendflareInvalidSendingDomain) else address
+                self.sender_errors.setdefault(key, error)
 
     def error_for(self, sender: str) -> SendflareAPIError | None:
         """The earlier error that already condemns a request from ``sender``, if any."""
+        address, domain = _sender_keys(sender)
         with self._lock:
-            return self.account_error or self.sender_errors.get(sender.lower())
+            return (
+                self.account_error
+                or self.sender_errors.get(address)
+                or self.sender_errors.get(domain)
+            )
+
+
+def _sender_keys(sender: str) -> tuple[str, str]:
+    sender = sender.lower()
+    return sender, "@" + sender.rpartition("@")[2]

@@ -71,9 +71,13 @@ def test_100048_fails_only_the_messages_of_that_sender(sandbox):
     assert sorted(m["to"] for m in sandbox.messages()) == ["b@example.com", "d@example.com"]
 
 
-def test_100030_fails_only_the_messages_of_that_sender(sandbox):
+def test_100030_fails_only_the_messages_of_that_sending_domain(sandbox):
     sandbox.set_faults(invalid_sending_domains=["refused.example"])
-    batch = [message(BAD, "a@example.com"), message(BAD, "b@example.com"), message(GOOD, "c@x.io")]
+    batch = [
+        message(BAD, "a@example.com"),
+        message("Other <other@Refused.Example>", "b@example.com"),  # same domain
+        message(GOOD, "c@x.io"),
+    ]
     assert EmailBackend(fail_silently=True).send_messages(batch) == 1
     assert outcome(batch) == [
         ("failed", "SendflareInvalidSendingDomain"),
