@@ -74,8 +74,12 @@ class SandboxHandle:
         latency: float = 0.0,
         jitter: float = 0.0,
         slow: float = 2.0,
+        account: str = "active",
+        invalid_sending_domains: list[str] | tuple[str, ...] = (),
     ) -> None:
-        """Replace the faults: a queue for the next requests and/or probabilities per kind."""
+        """Replace the faults: a queue for the next requests and/or probabilities per kind,
+        an account state (``"subscription_expired"``, ``"not_activated"``...) and sender
+        domains that ``/v1/send`` refuses with 100030."""
         self.sandbox.set_faults(
             FaultSettings(
                 seed=seed,
@@ -84,6 +88,8 @@ class SandboxHandle:
                 slow=slow,
                 rates=dict(rates or {}),
                 queue=list(queue),
+                account=account,
+                invalid_sending_domains=list(invalid_sending_domains),
             )
         )
 

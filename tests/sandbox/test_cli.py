@@ -142,6 +142,8 @@ def test_cli_options_become_a_config() -> None:
         "slow": 1.0,
         "rates": {"reset": 0.1, "503": 0.2},
         "queue": ["html", "ok", "lost_response"],
+        "account": "active",
+        "invalid_sending_domains": [],
     }
 
 
