@@ -16,7 +16,6 @@ from django.utils.log import AdminEmailHandler
 from django.views.debug import ExceptionReporter
 
 from django_sendflare import exceptions as exc
-from django_sendflare.backends import EmailBackend
 from django_sendflare.client import SendflareClient
 from django_sendflare.retry import RetryPolicy
 
@@ -223,19 +222,3 @@ def test_a_service_code_wins_over_the_http_status():
     assert not isinstance(excinfo.value, exc.SendflareAuthenticationError)
     assert excinfo.value.scope == "sender" and not excinfo.value.account_level
     assert "from 'f@example.com'" in str(excinfo.value)
-
-
-def test_an_unreachable_api_stops_the_batch(down_api, caplog, settings):
-    # Not one connection attempt (and its retries) per message: the first one tells.
-    down_api(f"http://127.0.0.1:{free_port()}")
-    settings.SENDFLARE = {**settings.SENDFLARE, "MAX_CONCURRENT_REQUESTS": 1}
-    messages = [mail.EmailMessage("S", "B", "f@example.com", [f"r{i}@x.io"]) for i in range(4)]
-    with (
-        caplog.at_level(logging.WARNING, logger="django_sendflare.backends"),
-        pytest.raises(exc.SendflareConnectionError) as excinfo,
-    ):
-        EmailBackend().send_messages(messages)
-    assert len(caplog.records) == 1  # one request failed; the others were not tried
-    assert all(
-        r.error is excinfo.value for m in messages for r in m.sendflare_status.recipients.values()
-    )
