@@ -16,6 +16,7 @@ from django.utils.log import AdminEmailHandler
 from django.views.debug import ExceptionReporter
 
 from django_sendflare import exceptions as exc
+from django_sendflare.backends import EmailBackend
 from django_sendflare.client import SendflareClient
 from django_sendflare.retry import RetryPolicy
 
