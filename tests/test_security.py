@@ -190,7 +190,7 @@ def test_a_307_to_another_host_is_an_error_and_re_posts_nothing(settings, sendfl
         assert elsewhere.bodies == []
     error = excinfo.value
     assert error.status_code == 307 and error.scope == "account" and not error.retryable
-    assert f"{elsewhere.url}/v1/send" in str(error) and "API_URL" in str(error)
+    assert repr(f"{elsewhere.url}/v1/send") in str(error) and "API_URL" in str(error)
 
 
 @responses.activate
@@ -204,8 +204,8 @@ def test_every_3xx_is_a_redirect_error_without_credentials_in_the_text():
     with pytest.raises(exc.SendflareRedirectError) as excinfo:
         client.send(from_email="f@example.com", to="a@example.com", subject="S", body="B")
     text = str(excinfo.value)
-    assert "https://evil.example/x" in text
-    assert "pw" not in text and "token=abc" not in text
+    assert "evil.example/x" in text
+    assert "pw" not in text and "abc" not in text
     assert len(responses.calls) == 1
 
 
