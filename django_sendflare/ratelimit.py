@@ -1,14 +1,18 @@
 """Rate limiters: every request of one account waits for its slot here before it is sent.
 
-The API allows ``RATE_LIMIT`` requests per second for the whole account, across all endpoints.
-A limiter hands out start times spaced ``(1 s + JITTER_MARGIN) / rate`` apart, so that no
-one-second window ever holds more than ``rate`` request starts, however many threads ask, and
-requests that the network delays a little do not arrive ``rate + 1`` to a second at the API.
+The API allows ``RATE_LIMIT`` requests per second for the whole account, across all endpoints,
+counted when they *arrive*. A limiter hands out slots spaced ``(1 s + JITTER_MARGIN) / rate``
+apart, so that no one-second window ever holds more than ``rate`` of them, however many threads
+ask. The client takes a slot once the request's connection is open, right before the request is
+written (see :mod:`django_sendflare.transport`): a slot then stands for an arrival, not for a
+start that a TCP and TLS handshake could delay into the next slot's second.
 
 :class:`InProcessRateLimiter` does this for one process. :class:`RedisRateLimiter` does it for
-every process and host that shares a Redis server. Any class with the :class:`RateLimiter`
-interface can be named in ``SENDFLARE["RATE_LIMITER"]``; it is built once per account and
-process with ``cls(rate=..., key=..., **RATE_LIMITER_OPTIONS)``.
+every process and host that shares a Redis server, and falls back to an in-process limiter at
+the same rate while Redis cannot be reached (one warning per outage). Any class with the
+:class:`RateLimiter` interface can be named in ``SENDFLARE["RATE_LIMITER"]``; it is built once
+per process for each account and limiter configuration, with
+``cls(rate=..., key=..., **RATE_LIMITER_OPTIONS)``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -84,15 +88,21 @@ class InProcessRateLimiter(RateLimiter):
         with self._lock:
             self._next_slot = max(self._next_slot, self._clock() + seconds)
 
+    def next_free(self) -> float:
+        """Seconds from now to the next free slot (0 when one is free now)."""
+        with self._lock:
+            return max(self._next_slot - self._clock(), 0.0)
+
 
 # Reserve a slot atomically on the Redis server, using the server's clock so that hosts with
-# skewed clocks still agree. Returns the wait in microseconds.
+# skewed clocks still agree: not before the next free slot, nor before ARGV[3] us from now.
+# Returns the wait in microseconds.
 _RESERVE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local next_slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(now, next_slot)
+local slot = math.max(now, next_slot, now + tonumber(ARGV[3]))
 redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', ARGV[2])
 return slot - now
 """
@@ -108,12 +118,23 @@ end
 return 0
 """
 
+#: During an outage, Redis is tried again (by one request) at most this often, in seconds.
+REDIS_RETRY_INTERVAL = 5.0
+
 
 class RedisRateLimiter(RateLimiter):
     """Spaces the requests of every process and host that share one Redis server.
 
-    Options (``RATE_LIMITER_OPTIONS``): ``url`` (required), ``prefix``. Needs the ``redis``
-    package: ``pip install django-sendflare[redis]``.
+    Options (``RATE_LIMITER_OPTIONS``): ``url`` (required), ``prefix``, ``timeout`` (seconds to
+    connect to Redis and to wait for its answer, default 1). Needs the ``redis`` package:
+    ``pip install django-sendflare[redis]``.
+
+    When Redis cannot be reached (or answers an error), this process goes on under an
+    in-process limiter at the same rate, continuing from the last slot Redis gave it: one
+    warning is logged when the outage starts, an info when Redis answers again, and one request
+    tries Redis every :data:`REDIS_RETRY_INTERVAL` seconds meanwhile. No Redis error reaches
+    the caller. While it lasts, each process keeps the rate on its own, so a fleet of N
+    processes may send up to N times the limit: the API's 429s are then retried as usual.
     """
 
     def __init__(
@@ -122,40 +143,156 @@ class RedisRateLimiter(RateLimiter):
         key: str = "default",
         url: str | None = None,
         prefix: str = "sendflare:ratelimit:",
+        timeout: float = 1.0,
         client: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(rate, key)
         if client is None:
-            if not url:
-                raise SendflareConfigurationError(
-                    "RedisRateLimiter needs SENDFLARE['RATE_LIMITER_OPTIONS']['url']."
-                )
-            try:
-                import redis
-            except ImportError as error:
-                raise SendflareConfigurationError(
-                    "RedisRateLimiter needs the redis package: "
-                    "pip install 'django-sendflare[redis]'."
-                ) from error
-            client = redis.Redis.from_url(url)
+            client = _redis_client(url, timeout)
         self._redis = client
+        self._where = _describe_redis(client)
+        self._redis_errors = _redis_errors()
         self._redis_key = prefix + key
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._pause = client.register_script(_PAUSE_SCRIPT)
         # The key only has to outlive the slots it reserves.
         self._ttl_ms = max(int(self.interval * 1000 * 10), 60_000)
+        self._fallback = InProcessRateLimiter(rate, key, clock=clock)
+        self._clock = clock
+        self._state_lock = threading.Lock()
+        self._outage_since: float | None = None
+        self._next_try = 0.0
 
     def reserve(self) -> float:
-        wait_us = self._reserve(
-            keys=[self._redis_key], args=[int(self.interval * 1_000_000), self._ttl_ms]
-        )
-        return int(wait_us) / 1_000_000
+        recovering = self._outage_since is not None
+        if not self._redis_due():
+            return self._fallback.reserve()
+        # Coming back from an outage, the first shared slot follows this process's last local
+        # one, so that the switch does not put two requests of this process too close.
+        not_before = self._fallback.next_free() if recovering else 0.0
+        try:
+            wait_us = self._reserve(
+                keys=[self._redis_key],
+                args=[int(self.interval * 1_000_000), self._ttl_ms, int(not_before * 1_000_000)],
+            )
+            wait = int(wait_us) / 1_000_000
+        except self._redis_errors as error:
+            self._redis_failed(error)
+            return self._fallback.reserve()
+        self._redis_answered()
+        # Keep the fallback in step: were Redis lost now, it would go on after this slot.
+        self._fallback.pause(wait + self.interval)
+        return wait
 
     def pause(self, seconds: float) -> None:
-        self._pause(keys=[self._redis_key], args=[int(seconds * 1_000_000), self._ttl_ms])
+        self._fallback.pause(seconds)
+        if self._outage_since is not None:
+            # Only reserve() tries Redis during an outage: it hands the local schedule over.
+            return
+        try:
+            self._pause(keys=[self._redis_key], args=[int(seconds * 1_000_000), self._ttl_ms])
+        except self._redis_errors as error:
+            self._redis_failed(error)
+        else:
+            self._redis_answered()
+
+    @property
+    def redis_reachable(self) -> bool:
+        """False from a failed Redis call until one succeeds (the fallback limits meanwhile)."""
+        return self._outage_since is None
+
+    def _redis_due(self) -> bool:
+        """Whether this call should use Redis: always, except during an outage, when one call
+        every REDIS_RETRY_INTERVAL tries it (the others go straight to the fallback)."""
+        with self._state_lock:
+            if self._outage_since is None:
+                return True
+            now = self._clock()
+            if now < self._next_try:
+                return False
+            self._next_try = now + REDIS_RETRY_INTERVAL
+            return True
+
+    def _redis_failed(self, error: BaseException) -> None:
+        with self._state_lock:
+            now = self._clock()
+            self._next_try = now + REDIS_RETRY_INTERVAL
+            if self._outage_since is not None:
+                return
+            self._outage_since = now
+        logger.warning(
+            "Sendflare rate limiter: Redis at %s cannot be reached (%s: %s); this process now "
+            "limits itself to %g requests/s until Redis answers again, so several processes "
+            "together may exceed the account's limit meanwhile.",
+            self._where,
+            type(error).__name__,
+            error,
+            self.rate,
+        )
+
+    def _redis_answered(self) -> None:
+        if self._outage_since is None:
+            return
+        with self._state_lock:
+            since, self._outage_since = self._outage_since, None
+        if since is not None:
+            logger.info(
+                "Sendflare rate limiter: Redis at %s answers again after %.0f s; the limit is "
+                "shared again.",
+                self._where,
+                self._clock() - since,
+            )
 
 
-_limiters: dict[tuple[str, str, float, str], RateLimiter] = {}
+def _redis_client(url: str | None, timeout: float) -> Any:
+    if not url:
+        raise SendflareConfigurationError(
+            "RedisRateLimiter needs SENDFLARE['RATE_LIMITER_OPTIONS']['url']."
+        )
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError as error:
+        raise SendflareConfigurationError(
+            "RedisRateLimiter needs the redis package: pip install 'django-sendflare[redis]'."
+        ) from error
+    try:
+        # Bounded waits and one immediate retry (a pooled connection Redis has closed): a Redis
+        # that is down must cost a request milliseconds, not redis-py's default backoff.
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+    except ValueError as error:
+        raise SendflareConfigurationError(
+            f"SENDFLARE['RATE_LIMITER_OPTIONS']['url'] is not a Redis URL: {error}"
+        ) from None
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    """What a failing Redis raises (socket errors too, in case a client lets one through)."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return (OSError,)
+    return (RedisError, OSError)
+
+
+def _describe_redis(client: Any) -> str:
+    """host:port/db of the client's server, without its credentials (for the log)."""
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    if "host" in kwargs:
+        return f"{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return type(client).__name__
+
+
+_limiters: dict[str, RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
@@ -165,21 +302,55 @@ def account_id(conf: SendflareSettings) -> str:
     return digest[:16]
 
 
+def limiter_key(conf: SendflareSettings) -> str:
+    """What one limiter of this process stands for: the account and the limiter's whole
+    configuration (class, rate, every option's value). A digest: it reveals no token or URL."""
+    configuration = (conf.rate_limiter, conf.rate_limit, _canonical(conf.rate_limiter_options))
+    digest = hashlib.sha256(repr(configuration).encode()).hexdigest()[:16]
+    return f"{account_id(conf)}:{digest}"
+
+
+def _canonical(value: Any) -> Any:
+    """An order-independent form of an options value, equal for equal settings."""
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((repr(k), _canonical(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("seq", tuple(_canonical(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("set", tuple(sorted(repr(_canonical(v)) for v in value)))
+    if value is None or isinstance(value, (str, bytes, int, float, bool)):
+        return value
+    # Anything else (a client object, a callable) stands for itself.
+    return (type(value).__qualname__, id(value))
+
+
 def get_rate_limiter(conf: SendflareSettings) -> RateLimiter | None:
-    """The one limiter of this process for the account of ``conf`` (None when RATE_LIMIT is 0)."""
+    """The one limiter of this process for the account and limiter settings of ``conf``
+    (None when RATE_LIMIT is 0)."""
     if conf.rate_limit <= 0:
         return None
-    key = account_id(conf)
-    cache_key = (conf.rate_limiter, key, conf.rate_limit, repr(sorted(conf.rate_limiter_options)))
+    cache_key = limiter_key(conf)
     with _limiters_lock:
         limiter = _limiters.get(cache_key)
         if limiter is None:
-            try:
-                limiter_class = import_string(conf.rate_limiter)
-            except ImportError as error:
-                raise SendflareConfigurationError(
-                    f"SENDFLARE['RATE_LIMITER'] {conf.rate_limiter!r} cannot be imported: {error}"
-                ) from error
-            limiter = limiter_class(rate=conf.rate_limit, key=key, **conf.rate_limiter_options)
+            limiter = _build_limiter(conf)
             _limiters[cache_key] = limiter
         return limiter
+
+
+def _build_limiter(conf: SendflareSettings) -> RateLimiter:
+    try:
+        limiter_class = import_string(conf.rate_limiter)
+    except ImportError as error:
+        raise SendflareConfigurationError(
+            f"SENDFLARE['RATE_LIMITER'] {conf.rate_limiter!r} cannot be imported: {error}"
+        ) from error
+    try:
+        limiter: RateLimiter = limiter_class(
+            rate=conf.rate_limit, key=account_id(conf), **conf.rate_limiter_options
+        )
+    except TypeError as error:
+        raise SendflareConfigurationError(
+            f"SENDFLARE['RATE_LIMITER_OPTIONS'] do not fit {conf.rate_limiter}: {error}"
+        ) from None
+    return limiter

@@ -21,6 +21,8 @@ class RecordingServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        # Connections accepted so far (counted when the server thread takes them up).
+        self.connections = 0
         self.bodies: list[dict] = []
 
     @property
@@ -31,6 +33,11 @@ class RecordingServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: RecordingServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
