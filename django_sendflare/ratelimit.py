@@ -17,10 +17,13 @@ per process for each account and limiter configuration, with
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+import math
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,6 +39,10 @@ logger = logging.getLogger(__name__)
 #: requests sent exactly 1 s apart into requests received 999 ms apart. Costs 2% of the limit.
 JITTER_MARGIN = 0.02
 
+#: How many times one request waits for the window of sends (see RateLimiter.confirm) before it
+#: goes regardless: each wait lets the oldest send out, so one is nearly always enough.
+MAX_WINDOW_WAITS = 5
+
 
 class RateLimiter(ABC):
     """Hands out request slots to at most ``rate`` requests per second."""
@@ -46,6 +53,9 @@ class RateLimiter(ABC):
         self.rate = rate
         self.interval = (1.0 + JITTER_MARGIN) / rate
         self.key = key
+        # The window of sends: any `window_count + 1` sends in a row span at least `window`.
+        self.window_count = max(1, math.floor(rate))
+        self.window = self.window_count * self.interval
 
     @abstractmethod
     def reserve(self) -> float:
@@ -55,12 +65,29 @@ class RateLimiter(ABC):
     def pause(self, seconds: float) -> None:
         """Hold every later slot back for ``seconds`` (the API said to slow down)."""
 
+    def confirm(self) -> float:
+        """Record a send now if the last ``window`` seconds hold fewer than ``window_count``
+        sends and return 0; else return how long to wait before asking again.
+
+        Slots space the sends as planned; this checks them as they happen. A thread that wakes
+        late for its slot (a busy CPU) sends late, and the slots ``rate`` places after it would
+        then share its second at the API: they wait here until it is a full window behind.
+        The default (for limiters that only space slots) records nothing and never waits.
+        """
+        return 0.0
+
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> float:
-        """Block until this caller may send; return the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            sleep(wait)
-        return max(wait, 0.0)
+        """Block until this caller may send (its slot, then the window); return the wait."""
+        waited = max(self.reserve(), 0.0)
+        if waited > 0:
+            sleep(waited)
+        for _ in range(MAX_WINDOW_WAITS):
+            extra = self.confirm()
+            if extra <= 0:
+                break
+            sleep(extra)
+            waited += extra
+        return waited
 
 
 class InProcessRateLimiter(RateLimiter):
@@ -76,6 +103,7 @@ class InProcessRateLimiter(RateLimiter):
         self._clock = clock
         self._lock = threading.Lock()
         self._next_slot = float("-inf")
+        self._sent: collections.deque[float] = collections.deque()
 
     def reserve(self) -> float:
         with self._lock:
@@ -87,6 +115,16 @@ class InProcessRateLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._next_slot = max(self._next_slot, self._clock() + seconds)
+
+    def confirm(self) -> float:
+        with self._lock:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.window:
+                self._sent.popleft()
+            if len(self._sent) < self.window_count:
+                self._sent.append(now)
+                return 0.0
+            return self._sent[0] + self.window - now
 
     def next_free(self) -> float:
         """Seconds from now to the next free slot (0 when one is free now)."""
@@ -105,6 +143,22 @@ local next_slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, next_slot, now + tonumber(ARGV[3]))
 redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', ARGV[2])
 return slot - now
+"""
+
+# The window of sends (RateLimiter.confirm) in a sorted set scored by the server's clock.
+# ARGV: window (us), window_count, a unique member, TTL (ms). Returns 0, or the wait in us.
+_CONFIRM_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + window - now
 """
 
 _PAUSE_SCRIPT = """
@@ -154,7 +208,9 @@ class RedisRateLimiter(RateLimiter):
         self._where = _describe_redis(client)
         self._redis_errors = _redis_errors()
         self._redis_key = prefix + key
+        self._sent_key = f"{self._redis_key}:sent"
         self._reserve = client.register_script(_RESERVE_SCRIPT)
+        self._confirm = client.register_script(_CONFIRM_SCRIPT)
         self._pause = client.register_script(_PAUSE_SCRIPT)
         # The key only has to outlive the slots it reserves.
         self._ttl_ms = max(int(self.interval * 1000 * 10), 60_000)
@@ -184,6 +240,24 @@ class RedisRateLimiter(RateLimiter):
         # Keep the fallback in step: were Redis lost now, it would go on after this slot.
         self._fallback.pause(wait + self.interval)
         return wait
+
+    def confirm(self) -> float:
+        if self._outage_since is not None:
+            return self._fallback.confirm()
+        try:
+            wait_us = self._confirm(
+                keys=[self._sent_key],
+                args=[
+                    int(self.window * 1_000_000),
+                    self.window_count,
+                    uuid.uuid4().hex,
+                    self._ttl_ms,
+                ],
+            )
+        except self._redis_errors as error:
+            self._redis_failed(error)
+            return self._fallback.confirm()
+        return int(wait_us) / 1_000_000
 
     def pause(self, seconds: float) -> None:
         self._fallback.pause(seconds)

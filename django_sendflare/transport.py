@@ -16,6 +16,7 @@ around one ``session.request()`` call by :func:`before_each_request`: a session 
 from __future__ import annotations
 
 import functools
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,11 +83,23 @@ class _SlotAfterConnect:
 
 
 def _closed_by_peer(sock: Any) -> bool:
-    """Whether an idle connection has something to read: the peer closed it (EOF or reset)."""
+    """Whether the peer closed an idle connection (EOF or reset) while it waited for its slot."""
+    if not wait_for_read(sock, timeout=0.0):
+        return False
+    # Readable is not closed: a TLS 1.3 server sends its session tickets after the handshake.
+    # A non-blocking read takes such records in and finds no data; EOF or a reset is final.
+    timeout = sock.gettimeout()
     try:
-        return bool(wait_for_read(sock, timeout=0.0))
+        sock.settimeout(0.0)
+        sock.recv(1)
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return False
     except OSError:
         return True
+    finally:
+        sock.settimeout(timeout)
+    # b"" (EOF), or bytes nobody asked for: the connection is no use either way.
+    return True
 
 
 @functools.cache

@@ -110,6 +110,40 @@ def test_acquire_sleeps_for_the_wait():
     assert slept == [pytest.approx(0.51)]
 
 
+def test_a_late_send_holds_back_the_send_rate_places_after_it():
+    """Slots are spaced; sends are checked as they happen (a thread can wake up late)."""
+    clock = FrozenClock()
+    limiter = InProcessRateLimiter(5, clock=clock)
+    slots = [clock.now + limiter.reserve() for _ in range(7)]
+    sent = []
+    for index, slot in enumerate(slots):
+        # The first send goes 100 ms after its slot, as after a slow wake-up on a busy CPU.
+        clock.now = slot + (0.1 if index == 0 else 0.0)
+        extra = limiter.confirm()
+        if extra:
+            clock.now += extra
+            assert limiter.confirm() == 0.0
+        sent.append(clock.now)
+    # Sends 0-4 keep their slots; send 5 waits until send 0 is a full window (1.02 s) behind.
+    assert sent[1:5] == pytest.approx(slots[1:5])
+    assert sent[5] == pytest.approx(sent[0] + 1.02)
+    assert sent[6] == pytest.approx(slots[6])
+    assert max_in_any_window(sent, width=1.0) == 5
+
+
+def test_acquire_waits_for_the_slot_then_for_the_window():
+    clock = FrozenClock()
+    limiter = InProcessRateLimiter(1, clock=clock)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    assert limiter.acquire(sleep) == 0.0
+    clock.now += 0.5  # this one's slot is 1.02 s after the first
+    assert limiter.acquire(sleep) == pytest.approx(0.52)
+    assert clock.now == pytest.approx(101.02)
+
+
 def test_one_limiter_per_account_and_none_when_off(settings):
     settings.SENDFLARE = {"API_TOKEN": "a", "RATE_LIMIT": 5}
     first = get_rate_limiter(load_settings())
@@ -135,6 +169,17 @@ def test_redis_limiter_spaces_requests_of_several_processes():
     assert max_in_any_window(starts, width=0.96) <= 10
     limiters[0].pause(5)
     assert limiters[1].reserve() > 4.5
+
+
+@pytest.mark.redis
+def test_redis_window_of_sends_is_shared_by_processes():
+    key = f"test-{uuid.uuid4()}"
+    limiters = [RedisRateLimiter(5, key=key, url=settings.REDIS_URL) for _ in range(2)]
+    started = time.monotonic()
+    assert [limiters[i % 2].confirm() for i in range(5)] == [0.0] * 5
+    # A sixth send within the window waits until the first is 1.02 s behind.
+    wait = limiters[1].confirm()
+    assert 1.02 - (time.monotonic() - started) - 0.05 < wait <= 1.02
 
 
 @pytest.mark.redis
