@@ -150,6 +150,7 @@ class FleetRun:
     connections: int
     first_arrival: float
     accepted_span: float
+    load: float
 
     @property
     def share(self) -> float:
@@ -244,6 +245,8 @@ def run_fleet(
         connections=stats["connections"],
         first_arrival=(min(arrivals) - go) if arrivals else float("nan"),
         accepted_span=(max(times) - min(times)) if times else 0.0,
+        # The machine is shared: the 1-minute load average at the end says how busy it was.
+        load=os.getloadavg()[0],
     )
 
 
@@ -281,10 +284,10 @@ def report(runs: list[FleetRun], args: argparse.Namespace) -> list[str]:
         "  of limit = accepted / (common start -> last answer) / limit; ideal = (n - 1) / limit "
         "+ handshake + latency; errors = failed recipients reaching the caller;",
         "  sustained = (accepted - 1) / (first to last accepted arrival) / limit: the spacing "
-        "alone, without the cold start.",
+        "alone, without the cold start; load = 1-minute load average after the run (2 cores).",
         f"  {'design':<16}{'latency':>8}{'procs':>6}{'elapsed':>9}{'ideal':>8}{'of limit':>10}"
         f"{'sustained':>11}{'429s':>6}{'errors':>8}{'peak/1s':>9}{'conns':>7}"
-        f"{'1st arrival':>13}",
+        f"{'1st arrival':>13}{'load':>6}",
     ]
     for run in runs:
         lines.append(
@@ -292,6 +295,7 @@ def report(runs: list[FleetRun], args: argparse.Namespace) -> list[str]:
             f"{run.ideal_wall:7.2f}s{run.share * 100:9.1f}%{run.sustained_share * 100:10.1f}%"
             f"{run.refused:6d}{run.errors:8d}"
             f"{run.peak_window:9d}{run.connections:7d}{run.first_arrival * 1000:10.0f} ms"
+            f"{run.load:6.1f}"
         )
     for run in runs:
         if run.design != "open connection":
@@ -337,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     lines = header()
+    lines[0] = lines[0].replace("backend throughput", "fleet limiter")
     print("\n".join(lines))
     problem = redis_reachable(args.redis_url)
     if problem:

@@ -469,3 +469,39 @@ def test_the_client_takes_its_slot_once_the_connection_is_open():
     assert limiter.connected_at_slot == [True, True]
     assert server.connections == 1  # the second request reused the open connection
     assert len(server.bodies) == 2
+
+
+class ClosingLimiter(RateLimiter):
+    """At its second slot, the server closes the idle connection the request is about to use."""
+
+    def __init__(self, server) -> None:
+        super().__init__(rate=1000)
+        self.server = server
+        self.slots = 0
+
+    def reserve(self) -> float:
+        self.slots += 1
+        if self.slots == 2:
+            self.server.close_connections()
+            # Until the client's side of the connection sees the close (loopback: at once).
+            time.sleep(0.2)
+        return 0.0
+
+    def pause(self, seconds: float) -> None:
+        pass
+
+
+def test_a_connection_closed_during_a_long_wait_is_reopened_with_a_new_slot(monkeypatch):
+    from django_sendflare import transport
+
+    # Every wait counts as long: the check runs whatever the machine's speed.
+    monkeypatch.setattr(transport, "_RECHECK_AFTER_WAIT", 0.0)
+    with recording_server() as server:
+        limiter = ClosingLimiter(server)
+        with SendflareClient("t", api_url=server.url, rate_limiter=limiter) as client:
+            client.send(from_email="f@example.com", to="a@example.com", subject="S", body="B")
+            # Without the check this send fails as "may have been processed" (dropped).
+            client.send(from_email="f@example.com", to="b@example.com", subject="S", body="B")
+    assert [body["to"] for body in server.bodies] == ["a@example.com", "b@example.com"]
+    assert server.connections == 2
+    assert limiter.slots == 3  # the reopened connection took a slot of its own
