@@ -271,7 +271,7 @@ class SendflareClient:
             attempt += 1
             try:
                 # The slot is taken on an open connection, so that requests *arrive* spaced.
-                with before_each_request(self._take_slot):
+                with before_each_request(self._take_slot, self._sent):
                     return self._attempt(method, url, path, params, data, headers)
             except SendflareAPIError as error:
                 if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
@@ -305,6 +305,10 @@ class SendflareClient:
     def _take_slot(self) -> None:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire(self._sleep)
+
+    def _sent(self) -> None:
+        if self.rate_limiter is not None:
+            self.rate_limiter.sent()
 
     def _attempt(
         self,

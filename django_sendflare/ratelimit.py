@@ -76,6 +76,11 @@ class RateLimiter(ABC):
         """
         return 0.0
 
+    def sent(self) -> None:  # noqa: B027 - optional, like confirm()
+        """This caller's request has just been written: where :meth:`confirm` records sends
+        in a shared store, move this caller's record to now (the process may have been held
+        up between the two). The default does nothing."""
+
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> float:
         """Block until this caller may send (its slot, then the window); return the wait."""
         waited = max(self.reserve(), 0.0)
@@ -161,6 +166,16 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tonumber(oldest[2]) + window - now
 """
 
+# Move a recorded send (ARGV[1]) to the server's now, if it is still in the window.
+_SENT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+end
+return 0
+"""
+
 _PAUSE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -211,6 +226,9 @@ class RedisRateLimiter(RateLimiter):
         self._sent_key = f"{self._redis_key}:sent"
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._confirm = client.register_script(_CONFIRM_SCRIPT)
+        self._sent = client.register_script(_SENT_SCRIPT)
+        # Each thread's last recorded send, which sent() moves to when it really went out.
+        self._last_send = threading.local()
         self._pause = client.register_script(_PAUSE_SCRIPT)
         # The key only has to outlive the slots it reserves.
         self._ttl_ms = max(int(self.interval * 1000 * 10), 60_000)
@@ -242,22 +260,32 @@ class RedisRateLimiter(RateLimiter):
         return wait
 
     def confirm(self) -> float:
+        self._last_send.member = None
         if self._outage_since is not None:
             return self._fallback.confirm()
+        member = uuid.uuid4().hex
         try:
             wait_us = self._confirm(
                 keys=[self._sent_key],
-                args=[
-                    int(self.window * 1_000_000),
-                    self.window_count,
-                    uuid.uuid4().hex,
-                    self._ttl_ms,
-                ],
+                args=[int(self.window * 1_000_000), self.window_count, member, self._ttl_ms],
             )
         except self._redis_errors as error:
             self._redis_failed(error)
             return self._fallback.confirm()
-        return int(wait_us) / 1_000_000
+        if int(wait_us) > 0:
+            return int(wait_us) / 1_000_000
+        self._last_send.member = member
+        return 0.0
+
+    def sent(self) -> None:
+        member = getattr(self._last_send, "member", None)
+        if member is None or self._outage_since is not None:
+            return
+        self._last_send.member = None
+        try:
+            self._sent(keys=[self._sent_key], args=[member])
+        except self._redis_errors as error:
+            self._redis_failed(error)
 
     def pause(self, seconds: float) -> None:
         self._fallback.pause(seconds)

@@ -28,9 +28,11 @@ from urllib3 import PoolManager
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.wait import wait_for_read
 
-#: What a connection calls right before it writes a request (None: nothing).
-_before_request: ContextVar[Callable[[], None] | None] = ContextVar(
-    "sendflare_before_request", default=None
+_Hook = Callable[[], None]
+
+#: What a connection calls right before it writes a request, and right after (None: nothing).
+_hooks: ContextVar[tuple[_Hook, _Hook | None] | None] = ContextVar(
+    "sendflare_request_hooks", default=None
 )
 
 #: A connection that waited longer than this for its slot is checked before it is written to:
@@ -42,13 +44,14 @@ _MAX_RECONNECTS = 2
 
 
 @contextmanager
-def before_each_request(hook: Callable[[], None] | None) -> Iterator[None]:
-    """Run ``hook`` right before each request of this block goes out on an open connection."""
-    token = _before_request.set(hook)
+def before_each_request(before: _Hook, after: _Hook | None = None) -> Iterator[None]:
+    """Run ``before`` right before each request of this block goes out on an open connection,
+    and ``after`` once it has been written."""
+    token = _hooks.set((before, after))
     try:
         yield
     finally:
-        _before_request.reset(token)
+        _hooks.reset(token)
 
 
 class _SlotAfterConnect:
@@ -57,12 +60,17 @@ class _SlotAfterConnect:
     sock: Any
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        hook = _before_request.get()
-        if hook is not None:
-            self._connect_then(hook)
+        hooks = _hooks.get()
+        if hooks is None:
+            super().request(*args, **kwargs)  # type: ignore[misc]
+            return
+        before, after = hooks
+        self._connect_then(before)
         super().request(*args, **kwargs)  # type: ignore[misc]
+        if after is not None:
+            after()
 
-    def _connect_then(self, hook: Callable[[], None]) -> None:
+    def _connect_then(self, hook: _Hook) -> None:
         for reconnects in range(_MAX_RECONNECTS + 1):
             if self.sock is None:
                 # HTTPS pools have connected already; plain HTTP would connect inside

@@ -183,6 +183,20 @@ def test_redis_window_of_sends_is_shared_by_processes():
 
 
 @pytest.mark.redis
+def test_redis_window_counts_a_send_from_when_it_was_written():
+    """A process held up between its check and its write: sent() moves its record."""
+    limiter = RedisRateLimiter(5, key=f"test-{uuid.uuid4()}", url=settings.REDIS_URL)
+    assert limiter.confirm() == 0.0
+    time.sleep(0.3)  # the request goes out 300 ms after it was checked
+    written = time.monotonic()
+    limiter.sent()
+    assert [limiter.confirm() for _ in range(4)] == [0.0] * 4
+    wait = limiter.confirm()
+    # Counted from the write, not from the check (which would be 300 ms less).
+    assert 1.02 - (time.monotonic() - written) - 0.05 < wait <= 1.02
+
+
+@pytest.mark.redis
 def test_redis_limiter_is_used_by_the_settings(settings):
     settings.SENDFLARE = {
         "API_TOKEN": "t",

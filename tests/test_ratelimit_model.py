@@ -52,13 +52,14 @@ class RedisDouble:
         self.clock = clock
         self.down = False
         self.next_slot: dict[str, int] = {}
-        self.sent: dict[str, list[int]] = {}
+        self.sent: dict[str, dict[str, int]] = {}
 
     def register_script(self, source: str) -> Any:
         handler = {
             ratelimit._RESERVE_SCRIPT: self._reserve,
             ratelimit._CONFIRM_SCRIPT: self._confirm,
             ratelimit._PAUSE_SCRIPT: self._pause,
+            ratelimit._SENT_SCRIPT: self._moved,
         }[source]
 
         def call(keys: list[str], args: list[Any]) -> int:
@@ -79,14 +80,20 @@ class RedisDouble:
         return slot - now
 
     def _confirm(self, key: str, args: list[Any]) -> int:
-        window, count, _member, _ttl = args
+        window, count, member, _ttl = args
         now = self._now()
-        sent = [t for t in self.sent.get(key, []) if t > now - window]
+        sent = {m: t for m, t in self.sent.get(key, {}).items() if t > now - window}
         self.sent[key] = sent
         if len(sent) < count:
-            sent.append(now)
+            sent[member] = now
             return 0
-        return min(sent) + window - now
+        return min(sent.values()) + window - now
+
+    def _moved(self, key: str, args: list[Any]) -> int:
+        (member,) = args
+        if member in self.sent.get(key, {}):
+            self.sent[key][member] = self._now()
+        return 0
 
     def _pause(self, key: str, args: list[Any]) -> int:
         seconds, _ttl = args
@@ -129,6 +136,7 @@ class RedisOutageModel(RuleBasedStateMachine):
             not self.redis.down and self.clock.now - self.up_since >= ratelimit.REDIS_RETRY_INTERVAL
         )
         self.limiter.acquire(self.clock.sleep)
+        self.limiter.sent()
         self.sends.append(self.clock.now)
         assert self.clock.now >= self.paused_until - EPSILON
         if self.redis.down:
