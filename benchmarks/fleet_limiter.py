@@ -127,6 +127,7 @@ def _take_slots_at_request_start() -> None:
 
     SendflareClient._attempt = slot_then_attempt  # type: ignore[method-assign]
     SendflareClient._take_slot = lambda self: None  # type: ignore[method-assign]
+    SendflareClient._sent = lambda self: None  # type: ignore[method-assign]
 
 
 # The parent: one fleet run.

@@ -227,9 +227,9 @@ class RedisRateLimiter(RateLimiter):
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._confirm = client.register_script(_CONFIRM_SCRIPT)
         self._sent = client.register_script(_SENT_SCRIPT)
+        self._pause = client.register_script(_PAUSE_SCRIPT)
         # Each thread's last recorded send, which sent() moves to when it really went out.
         self._last_send = threading.local()
-        self._pause = client.register_script(_PAUSE_SCRIPT)
         # The key only has to outlive the slots it reserves.
         self._ttl_ms = max(int(self.interval * 1000 * 10), 60_000)
         self._fallback = InProcessRateLimiter(rate, key, clock=clock)

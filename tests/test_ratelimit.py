@@ -460,6 +460,7 @@ class ConnectionWatchingLimiter(RateLimiter):
         super().__init__(rate=1000)
         self.server = server
         self.connected_at_slot: list[bool] = []
+        self.written = 0
 
     def reserve(self) -> float:
         # Loopback connections are taken up in milliseconds; a connection not opened before
@@ -469,6 +470,9 @@ class ConnectionWatchingLimiter(RateLimiter):
             time.sleep(0.005)
         self.connected_at_slot.append(self.server.connections > 0)
         return 0.0
+
+    def sent(self) -> None:
+        self.written += 1
 
     def pause(self, seconds: float) -> None:
         pass
@@ -481,6 +485,7 @@ def test_the_client_takes_its_slot_once_the_connection_is_open():
             client.send(from_email="f@example.com", to="a@example.com", subject="S", body="B")
             client.send(from_email="f@example.com", to="b@example.com", subject="S", body="B")
     assert limiter.connected_at_slot == [True, True]
+    assert limiter.written == 2  # and it was told when each request went out
     assert server.connections == 1  # the second request reused the open connection
     assert len(server.bodies) == 2
 
