@@ -2,6 +2,8 @@
 
 * :func:`check_settings`: each key of ``SENDFLARE``, against the table in :mod:`.conf`.
 * :func:`check_default_senders`: Django's placeholder senders, which the API refuses.
+* The sandbox's production guard (``check --deploy``, :mod:`django_sendflare.sandbox.checks`) is
+  registered from here too: mounting the sandbox's URLs exposes it, installed or not.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.utils.module_loading import import_string
 
 from .conf import raw_settings, validate
 from .exceptions import SendflareConfigurationError
+from .sandbox import checks as _sandbox_checks  # noqa: F401 - registers the sandbox's guard
 
 PACKAGE = "django_sendflare"
 

@@ -1,8 +1,9 @@
 """Masking secrets in text we print: URLs in check messages, log lines and exception texts.
 
 :func:`mask_url` works on the text, not on a parsed URL, so that it also masks what a URL parser
-refuses (a bad port, an unbalanced ``[``): a malformed URL is exactly what an error message
-shows. It never raises.
+refuses (a bad port, an unbalanced ``[``, a password with an unencoded ``/`` or ``@``): a
+malformed URL is exactly what an error message shows. It never raises. A password containing an
+unencoded ``?`` or ``#`` cannot be told from a query or a fragment: percent-encode it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import re
 
 MASK = "***"
 
-# The userinfo of an authority: everything between "//" and the LAST "@" before the path, query
-# or fragment (an unencoded "@" in a password must not leave its tail visible).
-_USERINFO = re.compile(r"(?P<start>//)(?P<userinfo>[^/?#]*)@")
+# The userinfo: everything between "//" and the LAST "@" before the query or fragment. RFC 3986
+# forbids an unencoded "/" or "@" in it, but generated passwords have them (base64 has "/") and
+# people paste them unencoded; stopping at the first "/" would print such a password in full.
+# The price: an "@" in a path ("https://host/@scope/x") masks the host too, never too little.
+_USERINFO = re.compile(r"(?P<start>//)(?P<userinfo>[^?#]*)@")
 
 # Query or fragment parameters whose name says they carry a secret: token, access_token,
 # api_key, apikey, key, secret, client_secret, password, passwd, pwd, auth, authorization,

@@ -25,12 +25,11 @@ def ids(settings, **values) -> list[str]:
 
 @pytest.fixture
 def defaults(settings):
-    """Django's own defaults for both senders, no MAILERS, the SMTP backend."""
+    """Django's own defaults for both senders, and the SMTP backend for every mailer."""
     settings.DEFAULT_FROM_EMAIL = "webmaster@localhost"
     settings.SERVER_EMAIL = "root@localhost"
     settings.EMAIL_BACKEND = SMTP
-    if hasattr(settings, "MAILERS"):
-        del settings.MAILERS
+    settings.MAILERS = {"default": {"BACKEND": SMTP}}
     return settings
 
 
