@@ -316,8 +316,10 @@ class SendflareClient:
             self.rate_limiter.acquire(self._sleep)
 
     def _sent(self) -> None:
-        if self.rate_limiter is not None:
-            self.rate_limiter.sent()
+        # Optional: a limiter written before sent() existed need not have it.
+        sent = getattr(self.rate_limiter, "sent", None)
+        if sent is not None:
+            sent()
 
     def _attempt(
         self,
