@@ -169,3 +169,13 @@ class _Batch:
 
     # The first account-level error (auth, quota, ...): later recipients are not tried.
     account_error: SendflareAPIError | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # QueuedEmailBackend (django_sendflare/mail/backend.py) subclasses EmailBackend: imported
+    # on first use, so that neither module imports the other at import time.
+    if name == "QueuedEmailBackend":
+        from .mail.backend import QueuedEmailBackend
+
+        return QueuedEmailBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

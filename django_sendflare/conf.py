@@ -52,18 +52,24 @@ DEFAULTS: dict[str, Any] = {
     "CONTACTS_ENQUEUE_TASK": False,
     "CONTACTS_RECREATE_TO_CHANGE_STATUS": False,
     "CONTACTS_MAX_ATTEMPTS": 10,
+    # Queued mail (QueuedEmailBackend, sendflare_worker).
+    "MAIL_ENQUEUE_TASK": False,
+    "MAIL_MAX_ATTEMPTS": 10,
+    # Days a sent recipient row is kept for the mail log; None keeps them.
+    "MAIL_RETENTION_DAYS": 30,
 }
 
 _POSITIVE_NUMBERS = ("RETRY_MAX_TIME",)
 _NON_NEGATIVE_NUMBERS = ("RATE_LIMIT",)
 _NON_NEGATIVE_INTEGERS = ("MAX_RETRIES",)
-_POSITIVE_INTEGERS = ("MAX_CONCURRENT_REQUESTS", "CONTACTS_MAX_ATTEMPTS")
+_POSITIVE_INTEGERS = ("MAX_CONCURRENT_REQUESTS", "CONTACTS_MAX_ATTEMPTS", "MAIL_MAX_ATTEMPTS")
 _BOOLEANS = (
     "IGNORE_UNSUPPORTED_FEATURES",
     "RETRY_AMBIGUOUS_SENDS",
     "SYNC_CONTACTS",
     "CONTACTS_ENQUEUE_TASK",
     "CONTACTS_RECREATE_TO_CHANGE_STATUS",
+    "MAIL_ENQUEUE_TASK",
 )
 _DOTTED_PATHS = ("RATE_LIMITER", "CONTACT_ADAPTER")
 
@@ -101,6 +107,9 @@ class SendflareSettings:
     contacts_enqueue_task: bool
     contacts_recreate_to_change_status: bool
     contacts_max_attempts: int
+    mail_enqueue_task: bool
+    mail_max_attempts: int
+    mail_retention_days: float | None
 
     @property
     def account_key(self) -> tuple[str, str]:
@@ -286,6 +295,9 @@ def _number_problems(values: Mapping[str, Any]) -> list[Problem]:
     for key in _BOOLEANS:
         if not isinstance(values[key], bool):
             bad(key, "True or False")
+    retention = values["MAIL_RETENTION_DAYS"]
+    if retention is not None and not (_is_number(retention) and retention > 0):
+        bad("MAIL_RETENTION_DAYS", "a positive number of days, or None to keep sent mail")
     for key in _DOTTED_PATHS:
         if not isinstance(values[key], str) or "." not in values[key]:
             bad(key, "a dotted import path")
@@ -325,6 +337,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> SendflareSettin
         contacts_enqueue_task=values["CONTACTS_ENQUEUE_TASK"],
         contacts_recreate_to_change_status=values["CONTACTS_RECREATE_TO_CHANGE_STATUS"],
         contacts_max_attempts=values["CONTACTS_MAX_ATTEMPTS"],
+        mail_enqueue_task=values["MAIL_ENQUEUE_TASK"],
+        mail_max_attempts=values["MAIL_MAX_ATTEMPTS"],
+        mail_retention_days=(
+            None if values["MAIL_RETENTION_DAYS"] is None else float(values["MAIL_RETENTION_DAYS"])
+        ),
     )
 
 

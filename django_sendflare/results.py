@@ -7,7 +7,7 @@ from typing import Literal
 
 from .exceptions import SendflareAPIError
 
-RecipientState = Literal["sent", "failed", "cancelled"]
+RecipientState = Literal["sent", "failed", "cancelled", "queued", "unknown"]
 
 
 @dataclass
@@ -17,6 +17,9 @@ class RecipientStatus:
     ``sent``: the API accepted it (``request_id`` is its requestId). ``failed``: it was refused,
     could not be sent, or was not tried because an earlier request showed that the account
     cannot send (``error`` says which). ``cancelled``: a ``pre_send`` receiver cancelled it.
+    With the ``QueuedEmailBackend``: ``queued``: stored, waiting for the worker (after a
+    transient failure too); ``unknown``: the request may have been processed but no answer
+    came back (never re-sent automatically).
     """
 
     email: str
@@ -30,6 +33,8 @@ class MessageStatus:
     """The outcome of one message, recipient by recipient (in to, cc, bcc order)."""
 
     recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+    #: The id of the :class:`~django_sendflare.mail.models.QueuedMessage` (queued mail only).
+    queued_id: int | None = None
 
     @property
     def status(self) -> set[RecipientState]:
