@@ -1,0 +1,310 @@
+"""Delivering the due recipients of one queued message, through the client and its one limiter.
+
+The caller (the worker, or the task) has claimed the message: no other worker delivers it
+meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one state:
+
+* accepted: ``sent``, with its requestId;
+* a transient failure (the API down, a 429, a timeout before the request went out), which the
+  client has already retried within its budget: back to ``queued``; the message is due again
+  after a backoff from the one retry policy (:class:`~django_sendflare.retry.RetryPolicy`);
+  after ``MAIL_MAX_ATTEMPTS`` requests it is ``failed``;
+* a refusal of this message or sender (invalid sender, bad parameters, too large...):
+  ``failed``, with the code, the message and the requestId;
+* an ambiguous failure (no answer after the request went out: read timeout, dropped connection,
+  a 5xx): ``unknown``. The API may have sent it: it is never re-sent automatically;
+* an account error (bad token, expired subscription, daily quota): the mail is not at fault, so
+  the recipient stays ``queued`` and delivery of this account stops for the run
+  (``MessageResult.account_error``); the worker waits before it tries again.
+
+Each request is marked ``sending`` before it goes out, so that a worker killed mid-request
+leaves a trace: the next worker to claim the message turns those into ``unknown`` instead of
+sending them a second time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.mail import EmailMessage
+from django.db.models import F
+from django.utils import timezone
+
+from ..client import SendflareClient
+from ..exceptions import SendflareAPIError
+from ..results import MessageStatus, RecipientState, RecipientStatus
+from ..retry import RetryPolicy
+from ..signals import post_send
+from .backend import QueuedEmailBackend
+from .models import QueuedMessage, QueuedRecipient
+
+logger = logging.getLogger(__name__)
+
+State = QueuedRecipient.State
+
+#: Backoff between delivery runs of a message after a transient failure: the one formula of
+#: retry.py, on the queue's scale (the client's own retries, seconds apart, come first).
+QUEUE_BACKOFF = RetryPolicy(backoff_base=30.0, backoff_cap=3600.0)
+#: Seconds before a message that met an account error is tried again.
+ACCOUNT_ERROR_WAIT = 60.0
+
+_LOST_IN_FLIGHT = (
+    "The worker stopped while this request was in flight (killed, or its lease ran out): "
+    "the API may have sent it. Not re-sent automatically; use Resend to send it again."
+)
+
+
+class Failure(str, enum.Enum):
+    """How a failed request is handled."""
+
+    TRANSIENT = "transient"  # not processed; retried later
+    PERMANENT = "permanent"  # refused: failed
+    AMBIGUOUS = "ambiguous"  # may have been processed: unknown
+    ACCOUNT = "account"  # the account cannot send: held, not failed
+
+
+def classify(error: SendflareAPIError) -> Failure:
+    """Which of the four a failed send is.
+
+    Uses the error's ``scope`` when the error model gives one (``"account"``, ``"sender"``,
+    ``"message"``, ``"rate"``), and its flags (``may_have_been_processed``, ``account_level``,
+    ``retryable``) otherwise.
+    """
+    if error.may_have_been_processed:
+        return Failure.AMBIGUOUS
+    scope = getattr(error, "scope", None)
+    if scope == "account" or error.account_level:
+        return Failure.ACCOUNT
+    if scope == "rate" or error.retryable:
+        return Failure.TRANSIENT
+    return Failure.PERMANENT
+
+
+@dataclass
+class MessageResult:
+    """What one delivery run of one message did."""
+
+    message_id: int
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    unknown: int = 0
+    #: Set when the account cannot send: the run stopped, the recipients stay queued.
+    account_error: SendflareAPIError | None = None
+    status: MessageStatus = field(default_factory=MessageStatus)
+
+    @property
+    def requests(self) -> int:
+        return self.sent + self.retry + self.failed + self.unknown
+
+
+class MessageDelivery:
+    """Delivers the due recipients of one claimed message; ``run()`` returns what it did.
+
+    ``heartbeat`` is called between requests (the worker renews its lease there); ``stop``
+    returning True ends the run before the next request, leaving the rest queued.
+    """
+
+    def __init__(
+        self,
+        message: QueuedMessage,
+        *,
+        client: SendflareClient,
+        max_attempts: int,
+        using: str,
+        heartbeat: Callable[[], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.message = message
+        self.client = client
+        self.max_attempts = max_attempts
+        self.using = using
+        self.heartbeat = heartbeat
+        self.stop = stop
+        self.result = MessageResult(message.pk)
+        self.errors: dict[int, SendflareAPIError] = {}
+        self.transient_error: SendflareAPIError | None = None
+
+    def run(self) -> MessageResult:
+        self._settle_lost_requests()
+        for recipient in self._queued():
+            if self.result.account_error is not None or (self.stop and self.stop()):
+                break
+            if not self._start(recipient):
+                continue  # discarded (or delivered) by someone else meanwhile
+            try:
+                response = self.client.send(
+                    from_email=self.message.from_email,
+                    to=recipient.email,
+                    subject=self.message.subject,
+                    body=self.message.body,
+                )
+            except SendflareAPIError as error:
+                self._failed(recipient, error)
+            else:
+                self._sent(recipient, response.request_id)
+            if self.heartbeat is not None:
+                self.heartbeat()
+        self._reschedule()
+        self._signal()
+        return self.result
+
+    # Steps.
+
+    def _recipients(self) -> list[QueuedRecipient]:
+        return list(
+            QueuedRecipient.objects.using(self.using)
+            .filter(message_id=self.message.pk)
+            .order_by("position")
+        )
+
+    def _settle_lost_requests(self) -> None:
+        """Requests left ``sending`` by a worker that died: they may have been sent."""
+        lost = (
+            QueuedRecipient.objects.using(self.using)
+            .filter(message_id=self.message.pk, state=State.SENDING)
+            .update(state=State.UNKNOWN, error=_LOST_IN_FLIGHT, updated_at=timezone.now())
+        )
+        if lost:
+            self.result.unknown += lost
+            logger.error(
+                "Sendflare: queued message %s had %d request(s) in flight when its worker "
+                "stopped; marked unknown, not re-sent",
+                self.message.pk,
+                lost,
+            )
+
+    def _queued(self) -> list[QueuedRecipient]:
+        return [r for r in self._recipients() if r.state == State.QUEUED]
+
+    def _start(self, recipient: QueuedRecipient) -> bool:
+        recipient.attempts += 1
+        return bool(
+            QueuedRecipient.objects.using(self.using)
+            .filter(pk=recipient.pk, state=State.QUEUED)
+            .update(state=State.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now())
+        )
+
+    def _update(self, recipient: QueuedRecipient, **values: object) -> None:
+        QueuedRecipient.objects.using(self.using).filter(pk=recipient.pk).update(
+            **values, updated_at=timezone.now()
+        )
+
+    def _sent(self, recipient: QueuedRecipient, request_id: str | None) -> None:
+        self.result.sent += 1
+        self._update(
+            recipient,
+            state=State.SENT,
+            request_id=request_id or "",
+            error="",
+            error_code=None,
+            sent_at=timezone.now(),
+        )
+
+    def _failed(self, recipient: QueuedRecipient, error: SendflareAPIError) -> None:
+        self.errors[recipient.pk] = error
+        kind = classify(error)
+        details = {
+            "error": str(error)[:2000],
+            "error_code": error.code,
+            "request_id": error.request_id or "",
+        }
+        if kind is Failure.ACCOUNT:
+            self.result.account_error = error
+            self._update(recipient, state=State.QUEUED, **details)
+            logger.error(
+                "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
+                error,
+                ACCOUNT_ERROR_WAIT,
+            )
+            return
+        if kind is Failure.TRANSIENT and recipient.attempts < self.max_attempts:
+            self.result.retry += 1
+            self.transient_error = error
+            self._update(recipient, state=State.QUEUED, **details)
+            logger.warning(
+                "Sendflare: sending queued message %s to %s failed (attempt %d), will retry: %s",
+                self.message.pk,
+                recipient.email,
+                recipient.attempts,
+                error,
+            )
+            return
+        if kind is Failure.AMBIGUOUS:
+            self.result.unknown += 1
+            state = State.UNKNOWN
+        else:
+            self.result.failed += 1
+            state = State.FAILED
+        self._update(recipient, state=state, **details)
+        logger.error(
+            "Sendflare: queued message %s to %s is %s after %d attempt(s): %s",
+            self.message.pk,
+            recipient.email,
+            state,
+            recipient.attempts,
+            error,
+        )
+
+    def _reschedule(self) -> None:
+        """When the message is next due: never (nothing queued), after a backoff, or now."""
+        now = timezone.now()
+        still_queued = (
+            QueuedRecipient.objects.using(self.using)
+            .filter(message_id=self.message.pk, state=State.QUEUED)
+            .exists()
+        )
+        values: dict[str, object] = {"updated_at": now}
+        if not still_queued:
+            values["next_attempt_at"] = None
+        elif self.result.account_error is not None:
+            values["next_attempt_at"] = now + datetime.timedelta(seconds=ACCOUNT_ERROR_WAIT)
+        elif self.transient_error is not None:
+            attempts = self.message.attempts + 1
+            delay = QUEUE_BACKOFF.delay(self.transient_error, attempt=attempts)
+            values["attempts"] = attempts
+            values["next_attempt_at"] = now + datetime.timedelta(seconds=delay)
+        QueuedMessage.objects.using(self.using).filter(pk=self.message.pk).update(**values)
+
+    def _signal(self) -> None:
+        """``post_send`` with the message's statuses, once per run that made a request."""
+        recipients = self._recipients()
+        status = MessageStatus(queued_id=self.message.pk)
+        for row in recipients:
+            state: RecipientState = "queued" if row.state == State.SENDING else _STATES[row.state]
+            status.recipients[row.email] = RecipientStatus(
+                row.email,
+                state,
+                request_id=row.request_id or None,
+                error=self.errors.get(row.pk),
+            )
+        self.result.status = status
+        if not self.result.requests:
+            return
+        message = EmailMessage(
+            self.message.subject,
+            self.message.body,
+            self.message.from_email,
+            [row.email for row in recipients],
+        )
+        message.sendflare_status = status  # type: ignore[attr-defined]
+        post_send.send(
+            sender=QueuedEmailBackend,
+            message=message,
+            status=status,
+            backend=None,
+            queued_message=self.message,
+        )
+
+
+#: Row states -> the states of :class:`~django_sendflare.results.RecipientStatus`.
+_STATES: dict[str, RecipientState] = {
+    "queued": "queued",
+    "sent": "sent",
+    "failed": "failed",
+    "unknown": "unknown",
+    "discarded": "cancelled",
+}
