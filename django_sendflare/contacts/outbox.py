@@ -19,36 +19,26 @@ admin, with Retry and Discard actions.
 
 from __future__ import annotations
 
-import datetime
 import enum
 import logging
-import random
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections, transaction
-from django.db.models import F, Max, Model
+from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from ..client import SendflareClient, get_client
 from ..conf import get_settings
 from ..exceptions import SendflareAPIError, SendflareConfigurationError
 from ..models import SAVE, ContactChange, ContactSyncState
+from ..queue import Lease, LeaseLost, Verdict, WorkQueue
 from . import state as state_mod
 from .adapter import UNSUBSCRIBED, Contact, ContactAdapter, get_adapter, normalize_email
 
 logger = logging.getLogger(__name__)
-
-#: Seconds before the first retry of a transient failure; doubled at each attempt (with jitter).
-BACKOFF_BASE = 30.0
-#: The longest wait between two attempts.
-BACKOFF_CAP = 3600.0
-#: How long a worker may hold a user before another worker may take it over (it died).
-LEASE_SECONDS = 600.0
-
-_rng = random.Random()  # noqa: S311 - jitter, not security
 
 
 class Outcome(str, enum.Enum):
@@ -73,6 +63,8 @@ class UserResult:
     calls: int = 0
     error: str = ""
     changes: int = 0  # outbox rows resolved or updated
+    #: Renews the user's lease; called before each API call (raises LeaseLost).
+    keep_alive: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -135,14 +127,24 @@ def record_change(
     return change
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt (1-based), with jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
-    return _rng.uniform(ceiling / 2, ceiling)
+def outbox_queue(max_attempts: int | None = None, using: str | None = None) -> WorkQueue[Any]:
+    """The generic queue over the outbox rows."""
+    return WorkQueue(
+        ContactChange,
+        max_attempts=max_attempts or get_settings().contacts_max_attempts,
+        using=using or state_mod.db_alias(),
+    )
 
 
-def _skip_locked(using: str) -> bool:
-    return bool(connections[using].features.has_select_for_update_skip_locked)
+def user_lease(using: str | None = None) -> Lease:
+    """A per-user delivery lease holder (on the user's sync state row)."""
+    return Lease(ContactSyncState, key_field="user_key", using=using or state_mod.db_alias())
+
+
+def take_user_lease(lease: Lease, key: str) -> bool:
+    """Take the lease of one user, creating its sync state row if needed."""
+    ContactSyncState.objects.using(lease.using).get_or_create(user_key=key)
+    return lease.take(key)
 
 
 def deliver_pending(
@@ -155,7 +157,7 @@ def deliver_pending(
     include_not_due: bool = False,
     stop: threading.Event | None = None,
     max_attempts: int | None = None,
-    lease_seconds: float = LEASE_SECONDS,
+    lease_seconds: float | None = None,
 ) -> DeliveryReport:
     """Deliver the pending changes that are due, user by user; return what was done.
 
@@ -164,6 +166,10 @@ def deliver_pending(
     existed when the run started are taken, so that a steady stream of saves cannot keep one
     run going forever; ``limit`` caps the users delivered. ``stop`` (a threading.Event) ends
     the run after the current user.
+
+    Each user is leased just before it is delivered and released right after: a worker holds
+    one user at a time, and renews that lease before each API call, so a worker that dies
+    frees its user within the lease time (45 s).
     """
     conf = get_settings()
     if not conf.app_id:
@@ -172,65 +178,57 @@ def deliver_pending(
         )
     client = client or get_client(conf)
     adapter = adapter or get_adapter()
-    max_attempts = max_attempts or conf.contacts_max_attempts
     using = state_mod.db_alias()
+    queue = outbox_queue(max_attempts, using)
     report = DeliveryReport()
     keys_filter = sorted(set(user_keys)) if user_keys is not None else None
 
-    base = ContactChange.objects.using(using).filter(state=ContactChange.State.PENDING)
+    base = queue.pending()
     if keys_filter is not None:
         base = base.filter(user_key__in=keys_filter)
-    ceiling = base.aggregate(top=Max("id"))["top"]
+    ceiling = queue.high_water_mark(base)
     if ceiling is None:
         return report
     cursor = 0
-    token = state_mod.new_lease_token()
     delivered = 0
     busy: set[str] = set()
-    while not (stop is not None and stop.is_set()):
-        now = timezone.now()
-        candidates = base.filter(id__gt=cursor, id__lte=ceiling).order_by("id")
-        if not include_not_due:
-            candidates = candidates.filter(next_attempt_at__lte=now)
-        leased: list[str] = []
-        with transaction.atomic(using=using):
-            if _skip_locked(using):
-                # Workers running at once pick different rows instead of queueing on the same.
-                candidates = candidates.select_for_update(skip_locked=True)
-            rows = list(candidates.values_list("id", "user_key")[:batch_size])
+    lease = user_lease(using)
+    if lease_seconds is not None:
+        lease.seconds = lease_seconds
+    with lease:
+        while not (stop is not None and stop.is_set()) and not report.account_error:
+            candidates = base.filter(id__gt=cursor, id__lte=ceiling).order_by("id")
+            if not include_not_due:
+                candidates = candidates.filter(next_attempt_at__lte=timezone.now())
+            rows = queue.claim(candidates.only("id", "user_key"), limit=batch_size)
             if not rows:
                 break
-            cursor = rows[-1][0]
-            for key in dict.fromkeys(key for _, key in rows):
-                if state_mod.take_lease(key, token, now=now, seconds=lease_seconds, using=using):
-                    leased.append(key)
-                elif key not in busy:
+            cursor = rows[-1].pk
+            for key in dict.fromkeys(row.user_key for row in rows):
+                if (stop is not None and stop.is_set()) or report.account_error:
+                    break
+                if key in busy:
+                    continue
+                if not take_user_lease(lease, key):
                     busy.add(key)
                     report.results.append(UserResult(key, Outcome.BUSY))
-        for position, key in enumerate(leased):
-            if (stop is not None and stop.is_set()) or report.account_error:
-                for rest in leased[position:]:
-                    state_mod.release_lease(rest, token, using=using)
-                break
-            try:
-                result = _deliver_leased(
-                    key,
-                    client=client,
-                    adapter=adapter,
-                    conf_max_attempts=max_attempts,
-                    using=using,
-                    report=report,
-                )
-            finally:
-                state_mod.release_lease(key, token, using=using)
-            report.results.append(result)
-            delivered += 1
-            if limit is not None and delivered >= limit:
-                for rest in leased[position + 1 :]:
-                    state_mod.release_lease(rest, token, using=using)
-                return report
-        if report.account_error:
-            break
+                    continue
+                try:
+                    result = _deliver_leased(
+                        key,
+                        client=client,
+                        adapter=adapter,
+                        queue=queue,
+                        lease=lease,
+                        using=using,
+                        report=report,
+                    )
+                finally:
+                    lease.release(key)
+                report.results.append(result)
+                delivered += 1
+                if limit is not None and delivered >= limit:
+                    return report
     return report
 
 
@@ -254,7 +252,8 @@ def _deliver_leased(
     *,
     client: SendflareClient,
     adapter: ContactAdapter,
-    conf_max_attempts: int,
+    queue: WorkQueue[Any],
+    lease: Lease,
     using: str,
     report: DeliveryReport,
 ) -> UserResult:
@@ -263,55 +262,48 @@ def _deliver_leased(
     if not pending:
         # Delivered by another worker between our pick and our lease.
         return UserResult(key, Outcome.SKIPPED)
-    result = UserResult(key, Outcome.SKIPPED, changes=len(rows))
+    result = UserResult(key, Outcome.SKIPPED, changes=len(rows), keep_alive=lease.keep_alive)
     try:
         result.outcome = _bring_up_to_date(key, rows, client, adapter, result, using)
+    except LeaseLost as error:
+        # We stalled past the lease and another worker took the user over: it delivers them.
+        result.outcome, result.error = Outcome.BUSY, str(error)
+        return result
     except SendflareAPIError as error:
         if error.account_level:
             report.account_error = str(error)
         transient = error.retryable or error.account_level
-        _failed(pending, str(error), transient, conf_max_attempts, result, using)
+        _failed(queue, pending, str(error), transient, result)
         return result
     except (_Permanent, ValueError) as error:
-        _failed(pending, str(error), False, conf_max_attempts, result, using)
+        _failed(queue, pending, str(error), False, result)
         return result
     except Exception as error:
         # An adapter bug must not stop the worker: park the change and say why.
         logger.exception("Sendflare: delivering the contact of user %s failed", key)
-        _failed(
-            pending, f"{type(error).__name__}: {error}", False, conf_max_attempts, result, using
-        )
+        _failed(queue, pending, f"{type(error).__name__}: {error}", False, result)
         return result
     # Delivered: every row of the user up to now is resolved, failed ones included.
-    ContactChange.objects.using(using).filter(id__in=[r.id for r in rows]).delete()
+    queue.delete(r.id for r in rows)
     return result
 
 
 def _failed(
+    queue: WorkQueue[Any],
     rows: list[ContactChange],
     error: str,
     transient: bool,
-    max_attempts: int,
     result: UserResult,
-    using: str,
 ) -> None:
-    attempts = max(r.attempts for r in rows) + 1
-    park = not transient or attempts >= max_attempts
-    now = timezone.now()
-    ContactChange.objects.using(using).filter(id__in=[r.id for r in rows]).update(
-        attempts=F("attempts") + 1,
-        state=ContactChange.State.FAILED if park else ContactChange.State.PENDING,
-        next_attempt_at=now if park else now + datetime.timedelta(seconds=backoff(attempts)),
-        last_error=error[:2000],
-        updated_at=now,
-    )
+    verdict = queue.failed([r.id for r in rows], error, transient=transient)
+    park = verdict is Verdict.FAILED
     result.outcome = Outcome.FAILED if park else Outcome.RETRY
     result.error = error
     log = logger.error if park else logger.warning
     log(
         "Sendflare: the contact of user %s was not delivered (attempt %d, %s): %s",
         result.user_key,
-        attempts,
+        max(r.attempts for r in rows) + 1,
         "parked as failed" if park else "will retry",
         error,
     )
@@ -498,11 +490,13 @@ def _save(
     app_id: str | None,
     result: UserResult,
 ) -> None:
+    result.keep_alive()
     result.calls += 1
     client.save_contact(email=email, status=status, data=data, app_id=app_id)
 
 
 def _delete(client: SendflareClient, email: str, app_id: str | None, result: UserResult) -> None:
+    result.keep_alive()
     result.calls += 1
     client.delete_contact(email=email, app_id=app_id)
 
@@ -545,32 +539,17 @@ def _delete_addresses(
 
 def retry_changes(ids: Iterable[Any]) -> int:
     """Put changes back to pending, due now, with their attempts reset; return how many."""
-    return (
-        ContactChange.objects.using(state_mod.db_alias())
-        .filter(id__in=list(ids))
-        .update(
-            state=ContactChange.State.PENDING,
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-    )
+    return outbox_queue(1).retry(ids)
 
 
 def retry_failed() -> int:
     """Put every failed change back to pending (``sync_contacts --retry-failed``)."""
-    ids = (
-        ContactChange.objects.using(state_mod.db_alias())
-        .filter(state=ContactChange.State.FAILED)
-        .values_list("id", flat=True)
-    )
-    return retry_changes(list(ids))
+    return outbox_queue(1).retry_failed()
 
 
 def discard_changes(ids: Iterable[Any]) -> int:
     """Delete changes without delivering them; return how many."""
-    deleted, _ = ContactChange.objects.using(state_mod.db_alias()).filter(id__in=list(ids)).delete()
-    return deleted
+    return outbox_queue(1).discard(ids)
 
 
 # The admin's actions on users.
@@ -608,16 +587,14 @@ def delete_user_contacts(
     client = client or get_client(conf)
     adapter = get_adapter()
     using = state_mod.db_alias()
-    token = state_mod.new_lease_token()
+    lease = user_lease(using)
     results = []
     for user in users:
         key = state_mod.user_key(user)
         result = UserResult(key, Outcome.DELETED, email=adapter.get_email(user))
         results.append(result)
         state_mod.set_do_not_sync([key], True)
-        if not state_mod.take_lease(
-            key, token, now=timezone.now(), seconds=LEASE_SECONDS, using=using
-        ):
+        if not take_user_lease(lease, key):
             result.outcome, result.error = Outcome.BUSY, "being delivered; try again shortly"
             continue
         try:
@@ -653,7 +630,7 @@ def delete_user_contacts(
             # The pending changes are moot: the user is not synced any more.
             ContactChange.objects.using(using).filter(user_key=key).delete()
         finally:
-            state_mod.release_lease(key, token, using=using)
+            lease.release(key)
     return results
 
 

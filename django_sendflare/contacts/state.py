@@ -1,14 +1,12 @@
-"""The per-user sync state: what is known of each contact, do-not-sync marks, delivery leases."""
+"""The per-user sync state: what is known of each contact, and do-not-sync marks."""
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import router
-from django.db.models import F, Model, Q
+from django.db.models import F, Model
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
@@ -24,37 +22,6 @@ def user_key(user: Model) -> str:
 def db_alias() -> str:
     """The database the outbox and the sync state are written to."""
     return router.db_for_write(ContactSyncState)
-
-
-def new_lease_token() -> str:
-    return uuid.uuid4().hex
-
-
-def take_lease(
-    key: str, token: str, *, now: datetime.datetime, seconds: float, using: str | None = None
-) -> bool:
-    """Take the delivery lease of one user; False when another worker holds it.
-
-    The conditional UPDATE is atomic on every backend: of two workers, one changes the row and
-    the other finds the lease taken (on PostgreSQL the second waits for the first to commit,
-    then re-reads the row).
-    """
-    using = using or db_alias()
-    ContactSyncState.objects.using(using).get_or_create(user_key=key)
-    taken = (
-        ContactSyncState.objects.using(using)
-        .filter(user_key=key)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + datetime.timedelta(seconds=seconds), lease_token=token)
-    )
-    return taken == 1
-
-
-def release_lease(key: str, token: str, *, using: str | None = None) -> None:
-    """Give the lease back (only if this worker still holds it)."""
-    ContactSyncState.objects.using(using or db_alias()).filter(
-        user_key=key, lease_token=token
-    ).update(lease_until=None, lease_token="")
 
 
 def record_synced(

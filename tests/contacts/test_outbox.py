@@ -344,10 +344,17 @@ def test_transient_errors_park_the_change_after_max_attempts(
     assert failed()[0].attempts == 3
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    assert 15 <= outbox.backoff(1) <= 30
-    assert 60 <= outbox.backoff(3) <= 120
-    assert outbox.backoff(30) <= outbox.BACKOFF_CAP
+def test_a_transient_failure_waits_for_the_backoff(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    make_user("a@example.com")
+    fake_api.down = True
+    before = timezone.now()
+    deliver()
+    row = pending()[0]
+    # The queue's first backoff: 15-30 s (retry.backoff_delay with base 30 s).
+    assert before + datetime.timedelta(seconds=15) <= row.next_attempt_at
+    assert row.next_attempt_at <= timezone.now() + datetime.timedelta(seconds=30)
 
 
 def test_an_account_level_error_stops_the_run(
