@@ -5,9 +5,10 @@ meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one sta
 
 * accepted: ``sent``, with its requestId;
 * a transient failure (the API down, a 429, a timeout before the request went out), which the
-  client has already retried within its budget: back to ``queued``; the message is due again
-  after a backoff from the one retry policy (:class:`~django_sendflare.retry.RetryPolicy`);
-  after ``MAIL_MAX_ATTEMPTS`` requests it is ``failed``;
+  client has already retried within its budget: back to ``queued``; the generic queue
+  (:class:`~django_sendflare.queue.WorkQueue`) makes the message due again after the one
+  backoff (:func:`~django_sendflare.retry.backoff_delay`), and parks it after
+  ``MAIL_MAX_ATTEMPTS`` such runs, its still-queued recipients then ``failed``;
 * a refusal of this message or sender (invalid sender, bad parameters, too large...):
   ``failed``, with the code, the message and the requestId;
 * an ambiguous failure (no answer after the request went out: read timeout, dropped connection,
@@ -23,7 +24,6 @@ sending them a second time.
 
 from __future__ import annotations
 
-import datetime
 import enum
 import logging
 from collections.abc import Callable
@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError
+from ..queue import Verdict, WorkQueue
 from ..results import MessageStatus, RecipientState, RecipientStatus
-from ..retry import RetryPolicy
 from ..signals import post_send
 from .backend import QueuedEmailBackend
 from .models import QueuedMessage, QueuedRecipient
@@ -45,9 +45,6 @@ logger = logging.getLogger(__name__)
 
 State = QueuedRecipient.State
 
-#: Backoff between delivery runs of a message after a transient failure: the one formula of
-#: retry.py, on the queue's scale (the client's own retries, seconds apart, come first).
-QUEUE_BACKOFF = RetryPolicy(backoff_base=30.0, backoff_cap=3600.0)
 #: Seconds before a message that met an account error is tried again.
 ACCOUNT_ERROR_WAIT = 60.0
 
@@ -104,8 +101,9 @@ class MessageResult:
 class MessageDelivery:
     """Delivers the due recipients of one claimed message; ``run()`` returns what it did.
 
-    ``heartbeat`` is called between requests (the worker renews its lease there); ``stop``
-    returning True ends the run before the next request, leaving the rest queued.
+    ``heartbeat`` is called before each request (the worker renews its lease there: it may
+    raise :class:`~django_sendflare.queue.LeaseLost`, which ends the run at once, nothing in
+    flight); ``stop`` returning True ends the run before the next request, the rest queued.
     """
 
     def __init__(
@@ -113,15 +111,14 @@ class MessageDelivery:
         message: QueuedMessage,
         *,
         client: SendflareClient,
-        max_attempts: int,
-        using: str,
+        queue: WorkQueue[QueuedMessage],
         heartbeat: Callable[[], None] | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> None:
         self.message = message
         self.client = client
-        self.max_attempts = max_attempts
-        self.using = using
+        self.queue = queue
+        self.using = queue.using
         self.heartbeat = heartbeat
         self.stop = stop
         self.result = MessageResult(message.pk)
@@ -133,6 +130,8 @@ class MessageDelivery:
         for recipient in self._queued():
             if self.result.account_error is not None or (self.stop and self.stop()):
                 break
+            if self.heartbeat is not None:
+                self.heartbeat()
             if not self._start(recipient):
                 continue  # discarded (or delivered) by someone else meanwhile
             try:
@@ -146,8 +145,6 @@ class MessageDelivery:
                 self._failed(recipient, error)
             else:
                 self._sent(recipient, response.request_id)
-            if self.heartbeat is not None:
-                self.heartbeat()
         self._reschedule()
         self._signal()
         return self.result
@@ -221,12 +218,12 @@ class MessageDelivery:
                 ACCOUNT_ERROR_WAIT,
             )
             return
-        if kind is Failure.TRANSIENT and recipient.attempts < self.max_attempts:
+        if kind is Failure.TRANSIENT:
             self.result.retry += 1
             self.transient_error = error
             self._update(recipient, state=State.QUEUED, **details)
             logger.warning(
-                "Sendflare: sending queued message %s to %s failed (attempt %d), will retry: %s",
+                "Sendflare: sending queued message %s to %s failed (attempt %d): %s",
                 self.message.pk,
                 recipient.email,
                 recipient.attempts,
@@ -250,24 +247,21 @@ class MessageDelivery:
         )
 
     def _reschedule(self) -> None:
-        """When the message is next due: never (nothing queued), after a backoff, or now."""
-        now = timezone.now()
-        still_queued = (
-            QueuedRecipient.objects.using(self.using)
-            .filter(message_id=self.message.pk, state=State.QUEUED)
-            .exists()
-        )
-        values: dict[str, object] = {"updated_at": now}
-        if not still_queued:
-            values["next_attempt_at"] = None
+        """Tell the queue: done (nothing queued), retry after a backoff or park, or wait."""
+        pk = self.message.pk
+        queued = QueuedRecipient.objects.using(self.using).filter(message_id=pk, state=State.QUEUED)
+        if not queued.exists():
+            self.queue.done([pk])
         elif self.result.account_error is not None:
-            values["next_attempt_at"] = now + datetime.timedelta(seconds=ACCOUNT_ERROR_WAIT)
+            self.queue.postpone([pk], ACCOUNT_ERROR_WAIT)
         elif self.transient_error is not None:
-            attempts = self.message.attempts + 1
-            delay = QUEUE_BACKOFF.delay(self.transient_error, attempt=attempts)
-            values["attempts"] = attempts
-            values["next_attempt_at"] = now + datetime.timedelta(seconds=delay)
-        QueuedMessage.objects.using(self.using).filter(pk=self.message.pk).update(**values)
+            verdict = self.queue.failed([pk], str(self.transient_error), transient=True)
+            if verdict is Verdict.FAILED:
+                # MAIL_MAX_ATTEMPTS runs met transient failures: these recipients are failed.
+                parked = queued.update(state=State.FAILED, updated_at=timezone.now())
+                self.result.retry = max(0, self.result.retry - parked)
+                self.result.failed += parked
+        # Otherwise the run was stopped: the rest stays due now, for the next worker.
 
     def _signal(self) -> None:
         """``post_send`` with the message's statuses, once per run that made a request."""

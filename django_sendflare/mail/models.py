@@ -20,34 +20,33 @@ re-sends only those two:
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..queue.models import Leasable, QueueItem
 
-class QueuedMessage(models.Model):
-    """One message of the queue; the unit a worker claims and delivers."""
+
+class QueuedMessage(QueueItem, Leasable):
+    """One message of the queue: the unit a worker claims (and leases) and delivers.
+
+    Its queue ``state`` is ``pending`` while a recipient is queued (due at ``next_attempt_at``),
+    ``done`` once none is, ``failed`` when the queue parked it after ``MAIL_MAX_ATTEMPTS``
+    delivery runs that met transient failures. ``attempts`` counts those runs.
+    """
 
     #: The MAILERS alias whose Sendflare settings deliver the message ("" = settings.SENDFLARE).
     mailer = models.CharField(_("mailer"), max_length=100, blank=True)
     from_email = models.CharField(_("from"), max_length=254)
     subject = models.TextField(_("subject"), blank=True)
     body = models.TextField(_("body"), blank=True)
-    created_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
-    #: When a queued recipient is next due; None once no recipient is queued.
-    next_attempt_at = models.DateTimeField(
-        _("next attempt"), null=True, blank=True, default=timezone.now
-    )
-    #: Delivery runs that ended with a transient failure (the backoff grows with it).
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    lease_token = models.CharField(max_length=32, blank=True, editable=False)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("queued message")
         verbose_name_plural = _("mail log")
         ordering = ["-id"]
-        indexes = [models.Index(fields=["next_attempt_at"], name="sendflare_mail_due")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="sendflare_mail_due"),
+            models.Index(fields=["created_at"], name="sendflare_mail_created"),
+        ]
 
     def __str__(self) -> str:
         return self.subject or f"(message {self.pk})"

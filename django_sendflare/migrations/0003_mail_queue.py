@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_sendflare', '0001_initial'),
+        ('django_sendflare', '0002_contact_queue'),
     ]
 
     operations = [
@@ -16,22 +16,24 @@ class Migration(migrations.Migration):
             name='QueuedMessage',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('state', models.CharField(choices=[('pending', 'pending'), ('failed', 'failed'), ('done', 'done')], default='pending', max_length=10, verbose_name='state')),
+                ('attempts', models.PositiveIntegerField(default=0, verbose_name='attempts')),
+                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='next attempt')),
+                ('last_error', models.TextField(blank=True, verbose_name='last error')),
+                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='recorded')),
+                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
+                ('lease_until', models.DateTimeField(blank=True, editable=False, null=True)),
+                ('lease_token', models.CharField(blank=True, editable=False, max_length=32)),
                 ('mailer', models.CharField(blank=True, max_length=100, verbose_name='mailer')),
                 ('from_email', models.CharField(max_length=254, verbose_name='from')),
                 ('subject', models.TextField(blank=True, verbose_name='subject')),
                 ('body', models.TextField(blank=True, verbose_name='body')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='queued at')),
-                ('next_attempt_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True, verbose_name='next attempt')),
-                ('attempts', models.PositiveIntegerField(default=0, verbose_name='attempts')),
-                ('lease_until', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('lease_token', models.CharField(blank=True, editable=False, max_length=32)),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
             ],
             options={
                 'verbose_name': 'queued message',
                 'verbose_name_plural': 'mail log',
                 'ordering': ['-id'],
-                'indexes': [models.Index(fields=['next_attempt_at'], name='sendflare_mail_due')],
+                'indexes': [models.Index(fields=['state', 'next_attempt_at'], name='sendflare_mail_due'), models.Index(fields=['created_at'], name='sendflare_mail_created')],
             },
         ),
         migrations.CreateModel(
