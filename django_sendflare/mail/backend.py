@@ -16,7 +16,8 @@ entry whose settings deliver the mail. The queue stores the alias, never a token
         },
     }
 
-``manage.py sendflare_worker`` delivers the mail.
+``manage.py sendflare_worker`` delivers the mail; with ``SENDFLARE["MAIL_ENQUEUE_TASK"]`` on,
+each committed message also enqueues a delivery task on the project's task backend.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..results import MessageStatus, RecipientStatus
 from ..signals import CancelSend, pre_send
 from .enqueue import db_alias, store_message
 from .mailers import MAILER_OPTION, settings_for
+from .tasking import on_commit_hook
 
 
 class QueuedEmailBackend(EmailBackend):
@@ -102,7 +104,9 @@ class QueuedEmailBackend(EmailBackend):
             for status, requests in batch:
                 if not requests:
                     continue
-                row = store_message(requests, mailer=self.mailer)
+                row = store_message(
+                    requests, mailer=self.mailer, on_commit=on_commit_hook(self.conf)
+                )
                 status.queued_id = row.pk
                 for request in requests:
                     status.recipients[request.to] = RecipientStatus(request.to, "queued")

@@ -26,15 +26,21 @@ def database_url() -> str:
 
 def start_worker(*args: str) -> subprocess.Popen[str]:
     """Start a worker process with the current SENDFLARE settings; returns the process."""
+    return start_command("sendflare_worker", "--no-contacts", *args)
+
+
+def start_command(*args: str, **extra_env: str) -> subprocess.Popen[str]:
+    """Run ``manage.py <args>`` as a process on the test database and SENDFLARE settings."""
     env = {
         **os.environ,
+        **extra_env,
         "DATABASE_URL": database_url(),
         "SENDFLARE_TEST_JSON": json.dumps(settings.SENDFLARE),
         "DJANGO_SETTINGS_MODULE": "tests.mail.worker_settings",
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "django", "sendflare_worker", "--no-contacts", *args],
+        [sys.executable, "-m", "django", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -10,3 +10,6 @@ import os
 from tests.settings import *  # noqa: F403
 
 SENDFLARE = json.loads(os.environ["SENDFLARE_TEST_JSON"])
+
+if os.environ.get("SENDFLARE_TEST_TASKS") == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
