@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..queue import Lease
+from .delivery import settle_lost_requests
 from .drain import mail_queue
 from .enqueue import db_alias
 from .models import QueuedMessage, QueuedRecipient
@@ -49,8 +50,12 @@ def resend(message_ids: Iterable[int], *, include_unknown: bool) -> ActionResult
 
 
 def discard(message_ids: Iterable[int]) -> ActionResult:
-    """Never send the recipients not sent yet (queued, failed, unknown): ``discarded``."""
-    return _decide(message_ids, [State.QUEUED, State.FAILED, State.UNKNOWN], State.DISCARDED)
+    """Never send the recipients still queued or failed: they become ``discarded``.
+
+    ``unknown`` recipients stay ``unknown``: they may have been sent, and the log must keep
+    saying so. Nothing sends them anyway.
+    """
+    return _decide(message_ids, [State.QUEUED, State.FAILED], State.DISCARDED)
 
 
 def _decide(
@@ -64,6 +69,8 @@ def _decide(
             if not lease.take(pk):
                 result.busy.append(pk)
                 continue
+            # A worker that died mid-request left it 'sending': it may have been sent.
+            settle_lost_requests(pk, using=using)
             changed = (
                 QueuedRecipient.objects.using(using)
                 .filter(message_id=pk, state__in=states)

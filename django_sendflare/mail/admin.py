@@ -140,7 +140,7 @@ class QueuedMessageAdmin(admin.ModelAdmin[QueuedMessage]):
 
     @admin.action(
         permissions=["resend"],
-        description=gettext_lazy("Discard: never send what is not sent yet"),
+        description=gettext_lazy("Discard: never send the queued and failed recipients"),
     )
     def discard(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         result = mail_actions.discard(list(queryset.values_list("pk", flat=True)))

@@ -54,6 +54,27 @@ _LOST_IN_FLIGHT = (
 )
 
 
+def settle_lost_requests(message_id: int, *, using: str) -> int:
+    """Turn requests left ``sending`` by a worker that died into ``unknown``; return how many.
+
+    Call it only while holding the message's lease: then no live worker has a request in
+    flight for it, and ``sending`` means the worker that made the request is gone.
+    """
+    lost = (
+        QueuedRecipient.objects.using(using)
+        .filter(message_id=message_id, state=State.SENDING)
+        .update(state=State.UNKNOWN, error=_LOST_IN_FLIGHT, updated_at=timezone.now())
+    )
+    if lost:
+        logger.error(
+            "Sendflare: queued message %s had %d request(s) in flight when its worker "
+            "stopped; marked unknown, not re-sent",
+            message_id,
+            lost,
+        )
+    return lost
+
+
 class Failure(str, enum.Enum):
     """How a failed request is handled."""
 
@@ -159,20 +180,7 @@ class MessageDelivery:
         )
 
     def _settle_lost_requests(self) -> None:
-        """Requests left ``sending`` by a worker that died: they may have been sent."""
-        lost = (
-            QueuedRecipient.objects.using(self.using)
-            .filter(message_id=self.message.pk, state=State.SENDING)
-            .update(state=State.UNKNOWN, error=_LOST_IN_FLIGHT, updated_at=timezone.now())
-        )
-        if lost:
-            self.result.unknown += lost
-            logger.error(
-                "Sendflare: queued message %s had %d request(s) in flight when its worker "
-                "stopped; marked unknown, not re-sent",
-                self.message.pk,
-                lost,
-            )
+        self.result.unknown += settle_lost_requests(self.message.pk, using=self.using)
 
     def _queued(self) -> list[QueuedRecipient]:
         return [r for r in self._recipients() if r.state == State.QUEUED]
