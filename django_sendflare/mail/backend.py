@@ -99,8 +99,10 @@ class QueuedEmailBackend(EmailBackend):
             batch.append((status, requests))
 
         queued = 0
-        # One transaction for the batch (a savepoint inside the caller's): all or nothing.
-        with transaction.atomic(using=db_alias()):
+        # One transaction for the batch, all or nothing. Inside the caller's transaction no
+        # savepoint is made: a failure here marks the caller's transaction for rollback, so a
+        # half-stored batch can never be committed.
+        with transaction.atomic(using=db_alias(), savepoint=False):
             for status, requests in batch:
                 if not requests:
                     continue

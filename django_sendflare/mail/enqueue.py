@@ -36,7 +36,9 @@ def store_message(
     """
     using = db_alias()
     first = requests[0]
-    with transaction.atomic(using=using):
+    # No savepoint: in the backend's (or the caller's) transaction, an error marks the whole
+    # transaction for rollback anyway, and two statements fewer per message count here.
+    with transaction.atomic(using=using, savepoint=False):
         message = QueuedMessage.objects.using(using).create(
             mailer=mailer,
             from_email=first.from_email,
