@@ -5,7 +5,7 @@ The actions are thin: the work is done by :mod:`django_sendflare.mail.actions`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -21,8 +21,16 @@ from .models import QueuedMessage, QueuedRecipient
 
 State = QueuedRecipient.State
 
+if TYPE_CHECKING:
+    # Generic in django-stubs only: at run time the classes are not subscriptable.
+    _Inline = admin.TabularInline[QueuedRecipient, QueuedMessage]
+    _ModelAdmin = admin.ModelAdmin[QueuedMessage]
+else:
+    _Inline = admin.TabularInline
+    _ModelAdmin = admin.ModelAdmin
 
-class RecipientInline(admin.TabularInline[QueuedRecipient, QueuedMessage]):
+
+class RecipientInline(_Inline):
     model = QueuedRecipient
     extra = 0
     can_delete = False
@@ -61,7 +69,7 @@ class RecipientStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueuedMessage)
-class QueuedMessageAdmin(admin.ModelAdmin[QueuedMessage]):
+class QueuedMessageAdmin(_ModelAdmin):
     """A read-only log: every queued message, with its recipients and what became of them."""
 
     list_display = (
