@@ -9,13 +9,15 @@ meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one sta
   (:class:`~django_sendflare.queue.WorkQueue`) makes the message due again after the one
   backoff (:func:`~django_sendflare.retry.backoff_delay`), and parks it after
   ``MAIL_MAX_ATTEMPTS`` such runs, its still-queued recipients then ``failed``;
-* a refusal of this message or sender (invalid sender, bad parameters, too large...):
-  ``failed``, with the code, the message and the requestId;
+* a refusal of this message or sender (scopes ``"message"`` and ``"sender"``: unknown sender,
+  bad parameters, too large...): ``failed``, with the code, the message and the requestId;
 * an ambiguous failure (no answer after the request went out: read timeout, dropped connection,
   a 5xx): ``unknown``. The API may have sent it: it is never re-sent automatically;
-* an account error (bad token, expired subscription, daily quota): the mail is not at fault, so
-  the recipient stays ``queued`` and delivery of this account stops for the run
-  (``MessageResult.account_error``); the worker waits before it tries again.
+* an account error (scope ``"account"``: bad token, expired subscription, daily quota): the
+  mail is not at fault, so the recipient stays ``queued`` and delivery of this account stops
+  for the run (``MessageResult.account_error``); the worker waits before it tries again;
+* an unexpected error (not the API's answer: a bug, the shared limiter's store down): the
+  request may have gone out, so ``unknown``, and the run stops as for an account error.
 
 Each request is marked ``sending`` before it goes out, so that a worker killed mid-request
 leaves a trace: the next worker to claim the message turns those into ``unknown`` instead of
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,7 +37,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..client import SendflareClient
-from ..exceptions import SendflareAPIError
+from ..exceptions import SendflareAPIError, SendflareUnexpectedError
 from ..queue import Verdict, WorkQueue
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
@@ -85,20 +88,27 @@ class Failure(str, enum.Enum):
 
 
 def classify(error: SendflareAPIError) -> Failure:
-    """Which of the four a failed send is.
-
-    Uses the error's ``scope`` when the error model gives one (``"account"``, ``"sender"``,
-    ``"message"``, ``"rate"``), and its flags (``may_have_been_processed``, ``account_level``,
-    ``retryable``) otherwise.
-    """
+    """Which of the four a failed send is, by the error model's flags and ``scope``."""
     if error.may_have_been_processed:
         return Failure.AMBIGUOUS
-    scope = getattr(error, "scope", None)
-    if scope == "account" or error.account_level:
+    if error.retryable:
+        return Failure.TRANSIENT  # scope "rate" (429), or "account" (the API is unreachable)
+    if error.scope == "account":
         return Failure.ACCOUNT
-    if scope == "rate" or error.retryable:
-        return Failure.TRANSIENT
-    return Failure.PERMANENT
+    return Failure.PERMANENT  # scope "message" or "sender"
+
+
+def unexpected_error(error: Exception) -> SendflareUnexpectedError:
+    """A SendflareError for an exception nobody expected (a bug, the limiter's store...).
+
+    Built from the type and the text with any URL credentials masked: the exception itself
+    (whose traceback may hold secrets) is neither chained nor logged.
+    """
+    text = _URL_CREDENTIALS.sub("://***@", str(error))
+    return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while sending: {text}")
+
+
+_URL_CREDENTIALS = re.compile(r"://[^/\s@]+@")
 
 
 @dataclass
@@ -110,7 +120,8 @@ class MessageResult:
     retry: int = 0
     failed: int = 0
     unknown: int = 0
-    #: Set when the account cannot send: the run stopped, the recipients stay queued.
+    #: Set by an error of scope "account" (the API unreachable, the token refused, ...): the
+    #: run stopped there, the recipients not tried stay queued.
     account_error: SendflareAPIError | None = None
     status: MessageStatus = field(default_factory=MessageStatus)
 
@@ -164,6 +175,8 @@ class MessageDelivery:
                 )
             except SendflareAPIError as error:
                 self._failed(recipient, error)
+            except Exception as error:  # no raw third-party error may stop the worker
+                self._failed(recipient, unexpected_error(error))
             else:
                 self._sent(recipient, response.request_id)
         self._reschedule()
@@ -212,13 +225,16 @@ class MessageDelivery:
     def _failed(self, recipient: QueuedRecipient, error: SendflareAPIError) -> None:
         self.errors[recipient.pk] = error
         kind = classify(error)
+        if error.scope == "account":
+            # Every later request of this account would fail the same way (the API is down,
+            # the token refused, the limiter's store gone): this run stops after this one.
+            self.result.account_error = error
         details = {
             "error": str(error)[:2000],
             "error_code": error.code,
             "request_id": error.request_id or "",
         }
         if kind is Failure.ACCOUNT:
-            self.result.account_error = error
             self._update(recipient, state=State.QUEUED, **details)
             logger.error(
                 "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
@@ -260,7 +276,8 @@ class MessageDelivery:
         queued = QueuedRecipient.objects.using(self.using).filter(message_id=pk, state=State.QUEUED)
         if not queued.exists():
             self.queue.done([pk])
-        elif self.result.account_error is not None:
+        elif self.transient_error is None and self.result.account_error is not None:
+            # The account cannot send: wait, without counting it against the message.
             self.queue.postpone([pk], ACCOUNT_ERROR_WAIT)
         elif self.transient_error is not None:
             verdict = self.queue.failed([pk], str(self.transient_error), transient=True)

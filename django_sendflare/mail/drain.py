@@ -51,8 +51,8 @@ class DrainReport:
     retry: int = 0
     failed: int = 0
     unknown: int = 0
-    #: Mailers whose account could not send (bad token, quota...), with the error.
-    account_errors: dict[str, str] = field(default_factory=dict)
+    #: Mailers whose delivery stopped on an error of scope "account", with the error.
+    account_errors: dict[str, Exception] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, result: MessageResult) -> None:
@@ -69,8 +69,12 @@ class DrainReport:
 
     @property
     def ok(self) -> bool:
-        """Nothing failed for good, nothing became unknown, no account error."""
-        return not (self.failed or self.unknown or self.account_errors)
+        """Nothing failed for good, nothing became unknown, no account that cannot send.
+
+        An API that is down (a transient error) is not a failure: the mail waits for it.
+        """
+        permanent = [e for e in self.account_errors.values() if not _retryable(e)]
+        return not (self.failed or self.unknown or permanent)
 
     def summary(self) -> str:
         text = (
@@ -78,8 +82,12 @@ class DrainReport:
             f"{self.failed} failed, {self.unknown} unknown"
         )
         for mailer, error in self.account_errors.items():
-            text += f"; account of mailer {mailer or 'default'!r}: {error}"
+            text += f"; mailer {mailer or 'default'!r} stopped: {error}"
         return text
+
+
+def _retryable(error: Exception) -> bool:
+    return bool(getattr(error, "retryable", False))
 
 
 class MailDrain:
@@ -147,7 +155,7 @@ class MailDrain:
             lease.release(message.pk)
             with self._lock:
                 self._held.add(message.mailer)
-                self.report.account_errors[message.mailer] = str(error)
+                self.report.account_errors[message.mailer] = error
             return
         delivery = MessageDelivery(
             message,
@@ -168,7 +176,7 @@ class MailDrain:
         if result.account_error is not None:
             with self._lock:
                 self._held.add(message.mailer)
-                self.report.account_errors[message.mailer] = str(result.account_error)
+                self.report.account_errors[message.mailer] = result.account_error
 
     def _client_for(self, mailer: str) -> SendflareClient:
         if self._client is not None:

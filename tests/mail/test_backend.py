@@ -68,10 +68,11 @@ def test_html_alternative_is_the_stored_body(queued_backend, no_api):
     ("change", "error"),
     [
         (lambda m: m.bcc.append("not-an-address"), exc.SendflareInvalidAddress),
-        (lambda m: m.to.append("a@b\n.com"), exc.SendflareInvalidAddress),
+        (lambda m: m.to.append("a@b\n.com"), exc.SendflareHeaderInjection),
+        (lambda m: setattr(m, "subject", "Hi\nBcc: x@example.com"), exc.SendflareHeaderInjection),
         (
             lambda m: setattr(m, "from_email", "x@example.com\nBcc: y@example.com"),
-            exc.SendflareInvalidAddress,
+            exc.SendflareHeaderInjection,
         ),
         (lambda m: m.attach("a.txt", "data", "text/plain"), exc.SendflareUnsupportedFeature),
         (lambda m: m.extra_headers.update({"X-Tag": "t"}), exc.SendflareUnsupportedFeature),

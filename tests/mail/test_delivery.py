@@ -8,7 +8,7 @@ from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from django_sendflare import exceptions as exc
-from django_sendflare.client import get_client
+from django_sendflare.client import SendflareClient, get_client
 from django_sendflare.mail.delivery import Failure, MessageDelivery, classify
 from django_sendflare.mail.drain import mail_queue
 from django_sendflare.mail.mailers import settings_for
@@ -121,10 +121,21 @@ def test_transient_failures_end_as_failed_after_max_attempts(sandbox, settings):
     assert message.state == "failed"  # parked by the queue
 
 
-# HTTP 200 envelopes: today the client maps any HTTP 403 to an authentication error (account
-# scope), whatever the code; the "errors" engineer's scopes make 100048 a sender error there too.
-@pytest.mark.sendflare_sandbox(allowed_senders=("allowed@example.com",), errors_as_http_200=True)
-def test_a_refused_sender_is_failed_with_code_message_and_request_id(sandbox):
+@pytest.mark.parametrize(
+    "errors_as_http_200",
+    [
+        pytest.param(
+            False, marks=pytest.mark.sendflare_sandbox(allowed_senders=("ok@example.com",))
+        ),
+        pytest.param(
+            True,
+            marks=pytest.mark.sendflare_sandbox(
+                allowed_senders=("ok@example.com",), errors_as_http_200=True
+            ),
+        ),
+    ],
+)
+def test_a_refused_sender_is_failed_with_code_message_and_request_id(sandbox, errors_as_http_200):
     message = queue(["a@example.com", "b@example.com"])
     result = deliver(message)
     assert result.failed == 2
@@ -189,7 +200,24 @@ def test_post_send_fires_with_the_same_status_objects_as_the_backend(sandbox):
         (exc.SendflareEmailTooLarge("big"), Failure.PERMANENT),
         (exc.SendflareAuthenticationError("token"), Failure.ACCOUNT),
         (exc.SendflareDailyLimitReached("quota"), Failure.ACCOUNT),
+        (exc.SendflareUnexpectedError("limiter down"), Failure.AMBIGUOUS),
     ],
 )
 def test_classification_of_errors(error, expected):
     assert classify(error) is expected
+
+
+def test_an_unexpected_error_is_unknown_stops_the_run_and_hides_credentials(sandbox, caplog):
+    class BrokenLimiter:
+        def acquire(self, sleep):
+            raise RuntimeError("redis://:hunter2@cache:6379 is down")
+
+    message = queue(["a@example.com", "b@example.com"])
+    client = SendflareClient(sandbox.token, api_url=sandbox.url, rate_limiter=BrokenLimiter())
+    message.refresh_from_db()
+    result = MessageDelivery(message, client=client, queue=mail_queue()).run()
+    assert isinstance(result.account_error, exc.SendflareUnexpectedError)
+    assert states(message) == {"a@example.com": "unknown", "b@example.com": "queued"}
+    row = QueuedRecipient.objects.get(email="a@example.com")
+    assert "RuntimeError" in row.error and "hunter2" not in row.error
+    assert "hunter2" not in caplog.text
