@@ -19,6 +19,8 @@ from django_sendflare.mail.purge import purge_sent_mail
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.worker import Worker
 
+from ..conftest import HAS_MAILERS
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = "worker-app"
@@ -119,3 +121,30 @@ def test_purge_deletes_only_fully_sent_mail_past_the_retention(sandbox, settings
     assert purge_sent_mail() == 0
     call_command("purge_sendflare_mail", "--days", "1")
     assert QueuedMessage.objects.count() == 2
+
+
+@pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
+def test_the_worker_delivers_with_the_configuration_the_mailer_names(sandbox, settings):
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": "transactional"},
+        },
+        "transactional": {
+            "BACKEND": "django_sendflare.backends.EmailBackend",
+            "OPTIONS": {"api_url": sandbox.url, "api_token": sandbox.token},
+        },
+    }
+    # settings.SENDFLARE points elsewhere: only the named entry can deliver it.
+    settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": "http://127.0.0.1:9"}
+    mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
+    assert QueuedMessage.objects.get().mailer == "transactional"
+    Worker(contacts=False).run_once()
+    assert [m["to"] for m in sandbox.messages()] == ["a@example.com"]
+    # A mailer that is gone keeps the mail queued, and says why.
+    mail.send_mail("S2", "B", "f@example.com", ["b@example.com"])
+    del settings.MAILERS["transactional"]
+    settings.MAILERS = {"default": {"BACKEND": "django_sendflare.backends.QueuedEmailBackend"}}
+    report = Worker(contacts=False).run_once()
+    assert "transactional" in report.summary()
+    assert QueuedRecipient.objects.get(email="b@example.com").state == "queued"
