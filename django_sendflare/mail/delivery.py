@@ -310,13 +310,21 @@ class MessageDelivery:
             [row.email for row in recipients],
         )
         message.sendflare_status = status  # type: ignore[attr-defined]
-        post_send.send(
+        # A receiver that raises must not stop the worker (the message is recorded already).
+        for receiver, outcome in post_send.send_robust(
             sender=QueuedEmailBackend,
             message=message,
             status=status,
             backend=None,
             queued_message=self.message,
-        )
+        ):
+            if isinstance(outcome, Exception):
+                logger.error(
+                    "Sendflare: a post_send receiver (%r) raised %s for queued message %s",
+                    receiver,
+                    type(outcome).__name__,
+                    self.message.pk,
+                )
 
 
 #: Row states -> the states of :class:`~django_sendflare.results.RecipientStatus`.

@@ -221,3 +221,19 @@ def test_an_unexpected_error_is_unknown_stops_the_run_and_hides_credentials(sand
     row = QueuedRecipient.objects.get(email="a@example.com")
     assert "RuntimeError" in row.error and "hunter2" not in row.error
     assert "hunter2" not in caplog.text
+
+
+def test_a_post_send_receiver_that_raises_does_not_stop_delivery(sandbox, caplog):
+    def broken(**kwargs):
+        raise ValueError("receiver bug")
+
+    first = queue(["a@example.com"], subject="one")
+    second = queue(["b@example.com"], subject="two")
+    post_send.connect(broken)
+    try:
+        assert deliver(first).sent == 1
+        assert deliver(second).sent == 1
+    finally:
+        post_send.disconnect(broken)
+    assert "post_send receiver" in caplog.text and "ValueError" in caplog.text
+    assert states(first) == {"a@example.com": "sent"}
