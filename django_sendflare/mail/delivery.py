@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ from django.utils import timezone
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError, SendflareUnexpectedError
 from ..queue import Verdict, WorkQueue
+from ..redaction import mask_url
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
 from .backend import QueuedEmailBackend
@@ -104,11 +104,8 @@ def unexpected_error(error: Exception) -> SendflareUnexpectedError:
     Built from the type and the text with any URL credentials masked: the exception itself
     (whose traceback may hold secrets) is neither chained nor logged.
     """
-    text = _URL_CREDENTIALS.sub("://***@", str(error))
+    text = mask_url(str(error))
     return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while sending: {text}")
-
-
-_URL_CREDENTIALS = re.compile(r"://[^/\s@]+@")
 
 
 @dataclass
