@@ -72,4 +72,5 @@ def _worker() -> None:
             except OSError:
                 time.sleep(0.2)
     logger.info("Delivering queued mail and contact changes (the sendflare_worker loop).")
-    Worker(interval=1.0).run()
+    # One thread: the example runs on SQLite, where writers queue for one lock.
+    Worker(interval=1.0, threads=1).run()
