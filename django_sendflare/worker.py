@@ -103,7 +103,7 @@ class Worker:
             else:
                 if self.on_report is not None and report.progressed:
                     self.on_report(report)
-                if report.mail.account_errors or report.contacts.account_error:
+                if report.mail.stopped or report.contacts.account_error:
                     wait = max(wait, ACCOUNT_ERROR_WAIT)
                 elif report.progressed:
                     wait = 0

@@ -5,7 +5,8 @@ meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one sta
 
 * accepted: ``sent``, with its requestId;
 * a transient failure (the API down, a 429, a timeout before the request went out), which the
-  client has already retried within its budget: back to ``queued``; the generic queue
+  client has already retried within its budget: back to ``queued`` (an unreachable API also
+  stops the run: the other recipients are not spent on it); the generic queue
   (:class:`~django_sendflare.queue.WorkQueue`) makes the message due again after the one
   backoff (:func:`~django_sendflare.retry.backoff_delay`), and parks it after
   ``MAIL_MAX_ATTEMPTS`` such runs, its still-queued recipients then ``failed``;
@@ -15,7 +16,7 @@ meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one sta
   a 5xx): ``unknown``. The API may have sent it: it is never re-sent automatically;
 * an account error (scope ``"account"``: bad token, expired subscription, daily quota): the
   mail is not at fault, so the recipient stays ``queued`` and delivery of this account stops
-  for the run (``MessageResult.account_error``); the worker waits before it tries again;
+  for the run (``MessageResult.stopped_by``); the worker waits before it tries again;
 * an unexpected error (not the API's answer: a bug, the shared limiter's store down): the
   request may have gone out, so ``unknown``, and the run stops as for an account error.
 
@@ -117,9 +118,10 @@ class MessageResult:
     retry: int = 0
     failed: int = 0
     unknown: int = 0
-    #: Set by an error of scope "account" (the API unreachable, the token refused, ...): the
-    #: run stopped there, the recipients not tried stay queued.
-    account_error: SendflareAPIError | None = None
+    #: The error that stopped the run because every later request of the account would meet
+    #: it too (scope "account": the token refused, the quota used up...; or the API
+    #: unreachable); the recipients not tried stay queued.
+    stopped_by: SendflareAPIError | None = None
     status: MessageStatus = field(default_factory=MessageStatus)
 
     @property
@@ -157,7 +159,7 @@ class MessageDelivery:
     def run(self) -> MessageResult:
         self._settle_lost_requests()
         for recipient in self._queued():
-            if self.result.account_error is not None or (self.stop and self.stop()):
+            if self.result.stopped_by is not None or (self.stop and self.stop()):
                 break
             if self.heartbeat is not None:
                 self.heartbeat()
@@ -222,10 +224,12 @@ class MessageDelivery:
     def _failed(self, recipient: QueuedRecipient, error: SendflareAPIError) -> None:
         self.errors[recipient.pk] = error
         kind = classify(error)
-        if error.scope == "account":
-            # Every later request of this account would fail the same way (the API is down,
-            # the token refused, the limiter's store gone): this run stops after this one.
-            self.result.account_error = error
+        unreachable = kind is Failure.TRANSIENT and error.scope != "rate"
+        if error.scope == "account" or unreachable:
+            # Every later request of this account would fail the same way (the token refused,
+            # the API down, the limiter's store gone): this run stops after this one. (A 429
+            # does not: the client has already paused the account's limiter for it.)
+            self.result.stopped_by = error
         details = {
             "error": str(error)[:2000],
             "error_code": error.code,
@@ -273,7 +277,7 @@ class MessageDelivery:
         queued = QueuedRecipient.objects.using(self.using).filter(message_id=pk, state=State.QUEUED)
         if not queued.exists():
             self.queue.done([pk])
-        elif self.transient_error is None and self.result.account_error is not None:
+        elif self.transient_error is None and self.result.stopped_by is not None:
             # The account cannot send: wait, without counting it against the message.
             self.queue.postpone([pk], ACCOUNT_ERROR_WAIT)
         elif self.transient_error is not None:

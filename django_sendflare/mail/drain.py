@@ -51,8 +51,8 @@ class DrainReport:
     retry: int = 0
     failed: int = 0
     unknown: int = 0
-    #: Mailers whose delivery stopped on an error of scope "account", with the error.
-    account_errors: dict[str, Exception] = field(default_factory=dict)
+    #: Mailers whose delivery stopped (see MessageResult.stopped_by), with the error.
+    stopped: dict[str, Exception] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, result: MessageResult) -> None:
@@ -73,7 +73,7 @@ class DrainReport:
 
         An API that is down (a transient error) is not a failure: the mail waits for it.
         """
-        permanent = [e for e in self.account_errors.values() if not _retryable(e)]
+        permanent = [e for e in self.stopped.values() if not _retryable(e)]
         return not (self.failed or self.unknown or permanent)
 
     def summary(self) -> str:
@@ -81,7 +81,7 @@ class DrainReport:
             f"{self.messages} message(s): {self.sent} sent, {self.retry} to retry, "
             f"{self.failed} failed, {self.unknown} unknown"
         )
-        for mailer, error in self.account_errors.items():
+        for mailer, error in self.stopped.items():
             text += f"; mailer {mailer or 'default'!r} stopped: {error}"
         return text
 
@@ -155,7 +155,7 @@ class MailDrain:
             lease.release(message.pk)
             with self._lock:
                 self._held.add(message.mailer)
-                self.report.account_errors[message.mailer] = error
+                self.report.stopped[message.mailer] = error
             return
         delivery = MessageDelivery(
             message,
@@ -173,10 +173,10 @@ class MailDrain:
         finally:
             lease.release(message.pk)
         self.report.add(result)
-        if result.account_error is not None:
+        if result.stopped_by is not None:
             with self._lock:
                 self._held.add(message.mailer)
-                self.report.account_errors[message.mailer] = result.account_error
+                self.report.stopped[message.mailer] = result.stopped_by
 
     def _client_for(self, mailer: str) -> SendflareClient:
         if self._client is not None:

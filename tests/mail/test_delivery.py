@@ -97,16 +97,21 @@ def test_a_read_timeout_is_unknown(sandbox):
     assert states(message) == {"a@example.com": "unknown"}
 
 
-def test_an_api_that_is_down_keeps_the_mail_queued(sandbox, settings):
-    message = queue(["a@example.com"])
+def test_an_api_that_is_down_keeps_the_mail_queued_and_stops_the_run(sandbox, settings):
+    message = queue(["a@example.com", "b@example.com", "c@example.com"])
     settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": "http://127.0.0.1:9"}
     result = deliver(message)
-    assert result.retry == 1
-    row = QueuedRecipient.objects.get(message=message)
-    assert row.state == "queued" and "connect" in row.error.lower()
+    assert result.retry == 1 and isinstance(result.stopped_by, exc.SendflareConnectionError)
+    rows = {r.email: r for r in QueuedRecipient.objects.filter(message=message)}
+    assert {r.state for r in rows.values()} == {"queued"}
+    assert "connect" in rows["a@example.com"].error.lower()
+    # The other two were not spent on an API that is down.
+    assert [rows[a].attempts for a in sorted(rows)] == [1, 0, 0]
+    message.refresh_from_db()
+    assert message.attempts == 1  # a transient failure counts, with its backoff
     settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": sandbox.url}
-    assert deliver(message).sent == 1
-    assert len(sandbox.messages()) == 1
+    assert deliver(message).sent == 3
+    assert len(sandbox.messages()) == 3
 
 
 def test_transient_failures_end_as_failed_after_max_attempts(sandbox, settings):
@@ -149,7 +154,7 @@ def test_an_account_error_holds_the_queue_instead_of_failing_the_mail(sandbox, s
     message = queue(["a@example.com", "b@example.com"])
     settings.SENDFLARE = {**settings.SENDFLARE, "API_TOKEN": "revoked-token"}
     result = deliver(message)
-    assert isinstance(result.account_error, exc.SendflareAuthenticationError)
+    assert isinstance(result.stopped_by, exc.SendflareAuthenticationError)
     assert states(message) == {"a@example.com": "queued", "b@example.com": "queued"}
     assert len(sends(sandbox)) == 1  # the second recipient was not spent on it
     settings.SENDFLARE = {**settings.SENDFLARE, "API_TOKEN": sandbox.token}
@@ -216,7 +221,7 @@ def test_an_unexpected_error_is_unknown_stops_the_run_and_hides_credentials(sand
     client = SendflareClient(sandbox.token, api_url=sandbox.url, rate_limiter=BrokenLimiter())
     message.refresh_from_db()
     result = MessageDelivery(message, client=client, queue=mail_queue()).run()
-    assert isinstance(result.account_error, exc.SendflareUnexpectedError)
+    assert isinstance(result.stopped_by, exc.SendflareUnexpectedError)
     assert states(message) == {"a@example.com": "unknown", "b@example.com": "queued"}
     row = QueuedRecipient.objects.get(email="a@example.com")
     assert "RuntimeError" in row.error and "hunter2" not in row.error
