@@ -148,3 +148,22 @@ def test_the_worker_delivers_with_the_configuration_the_mailer_names(sandbox, se
     report = Worker(contacts=False).run_once()
     assert "transactional" in report.summary()
     assert QueuedRecipient.objects.get(email="b@example.com").state == "queued"
+
+
+@pytest.mark.parametrize("args", [["--threads", "0"], ["--interval", "0"]])
+def test_bad_worker_options_are_refused(args):
+    with pytest.raises(CommandError) as excinfo:
+        call_command("sendflare_worker", "--once", *args)
+    assert excinfo.value.returncode == 2
+
+
+def test_purge_command_says_when_retention_is_off(settings, capsys):
+    settings.SENDFLARE = {**settings.SENDFLARE, "MAIL_RETENTION_DAYS": None}
+    call_command("purge_sendflare_mail")
+    assert "nothing purged" in capsys.readouterr().out
+
+
+def test_the_worker_refuses_invalid_settings_with_a_clear_error(settings):
+    settings.SENDFLARE = {**settings.SENDFLARE, "MAIL_MAX_ATTEMPTS": 0}
+    with pytest.raises(CommandError, match="MAIL_MAX_ATTEMPTS"):
+        call_command("sendflare_worker", "--once")
