@@ -9,7 +9,9 @@ It creates a project in a temporary directory and, there:
 1. ``manage.py check`` and ``manage.py migrate``;
 2. starts the standalone sandbox (``python -m django_sendflare.sandbox --port 0``) and sends a
    message through ``EmailBackend`` into it, found through the sandbox's inspection API;
-3. renders the admin's delete-contact confirmation page (templates and static of the wheel).
+3. queues a message with ``QueuedEmailBackend`` and delivers it with
+   ``manage.py sendflare_worker --once``;
+4. renders the admin's delete-contact confirmation page (templates and static of the wheel).
 
 Each step prints one line; the first failure stops the run with status 1 and says why.
 """
@@ -86,7 +88,14 @@ SENDFLARE = {
     "APP_ID": "smoke-app",
 }
 if django.VERSION >= (6, 1):
-    MAILERS = {"default": {"BACKEND": "django_sendflare.backends.EmailBackend"}}
+    MAILERS = {
+        "default": {"BACKEND": "django_sendflare.backends.EmailBackend"},
+        # Stores the mail; the worker delivers it with the "default" mailer's settings.
+        "queued": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": "default"},
+        },
+    }
 else:
     EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"
 """
@@ -114,6 +123,20 @@ sent = send_mail(
     "Smoke", "It works.", None, ["ann@example.com"], html_message="<p>It works.</p>"
 )
 print("sent", sent)
+"""
+
+QUEUE = """
+import django
+from django.core.mail import send_mail
+
+if django.VERSION >= (6, 1):
+    sent = send_mail("Queued", "Later.", None, ["bob@example.com"], using="queued")
+else:
+    from django.core.mail import get_connection
+
+    queued = get_connection("django_sendflare.backends.QueuedEmailBackend")
+    sent = send_mail("Queued", "Later.", None, ["bob@example.com"], connection=queued)
+print("SMOKE queued", sent)
 """
 
 ADMIN_CONFIRMATION = """
@@ -229,6 +252,24 @@ def main() -> None:
             ]:
                 fail(f"the sandbox did not receive the message as sent: {messages!r}")
             print("ok   the sandbox received it", flush=True)
+
+            out = run(
+                [*manage, "shell", "-c", QUEUE], project, env, "send_mail via QueuedEmailBackend"
+            )
+            if "SMOKE queued 1" not in out:
+                fail(f"send_mail did not report one message queued: {out!r}")
+            if len(sandbox_messages(url)) != 1:
+                fail("the queued message reached the API before the worker ran")
+            run(
+                [*manage, "sendflare_worker", "--once"],
+                project,
+                env,
+                "manage.py sendflare_worker --once",
+            )
+            delivered = [m["to"] for m in sandbox_messages(url)]
+            if delivered != ["ann@example.com", "bob@example.com"]:
+                fail(f"the worker did not deliver the queued message: {delivered!r}")
+            print("ok   the worker delivered the queued message", flush=True)
 
         out = run(
             [*manage, "shell", "-c", ADMIN_CONFIRMATION],
