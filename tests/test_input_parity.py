@@ -138,8 +138,8 @@ def test_an_unexpected_limiter_error_is_a_sendflare_error_with_statuses(sendflar
     # Real HTTP on loopback: the client takes its limiter slot once the connection is open (a
     # mock that replaces the transport, like `responses`, never reaches the limiter).
     with recording_server() as server:
-        # Built directly, so the option goes to the constructor (on Django 6.1 the fixture's
-        # MAILERS OPTIONS reach only get_connection()).
+        # The option on the backend itself: on Django 6.1 sendflare_backend() sets MAILERS,
+        # which a directly built EmailBackend does not read.
         backend = EmailBackend(api_url=server.url)
         with backend:
             backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
