@@ -291,7 +291,8 @@ class Reconciliation:
             if here is None and state.synced_at is not None:
                 # A complete listing lacks the contact we synced: it was deleted at Sendflare.
                 self._learn_remote_delete(state, user, synced)
-                return self._contact_step(self._state(), user, contact, "", stale)
+                # Re-read everything: a receiver may have marked the user do-not-sync.
+                return self._next_step()
             if self._status_to_recreate(state, contact):
                 return _Delete(synced)
             if isinstance(here, RemoteContact):

@@ -109,6 +109,13 @@ def delete_user_contacts(
     return results
 
 
+def stop_syncing(user: Model) -> None:
+    """Mark the user do-not-sync, without any call (e.g. from a ``contact_unsubscribed``
+    receiver: a contact deleted at Sendflare is then not re-created). "Sync to Sendflare"
+    clears the mark."""
+    state_mod.set_do_not_sync([state_mod.user_key(user)], True)
+
+
 def _mark_for_deletion(key: str, current: str) -> None:
     """Do-not-sync, and the current address noted as to delete (the worker finishes it)."""
     state_mod.set_do_not_sync([key], True)
