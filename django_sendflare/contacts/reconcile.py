@@ -71,6 +71,9 @@ class UserResult:
     transient: bool = False
     #: The failure concerns the account (bad token...): every other user would fail too.
     account_level: bool = False
+    #: The failure is a conflict: another synced user has the address (reported, not an error
+    #: of the full sync).
+    conflict: bool = False
     #: The outbox rows read (and resolved, when the outcome is not a failure).
     row_ids: list[Any] = field(default_factory=list)
 
@@ -146,8 +149,9 @@ class Reconciliation:
         self._synced = True
         #: Addresses deleted by this run.
         self._gone: set[str] = set()
-        #: Addresses this run saved or deleted.
+        #: Addresses this run saved or deleted; created (saved as a new address).
         self._touched: set[str] = set()
+        self._created: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Reconciliation of user {self.key}>"
@@ -261,14 +265,24 @@ class Reconciliation:
         if not self.adapter.should_sync(user):
             # Not synced (inactive, no address): the contact is left as it is (--prune removes
             # it); an email change in progress is finished.
+            # An address this run created for the user is undone: the deactivation landed while
+            # the call was in flight, and work planned before it must not leave a contact (I2).
             self._synced = False
-            return self._delete_step(
-                [a for a in stale if normalize_email(a) != normalize_email(synced)]
-            )
+            keep = "" if normalize_email(synced) in self._created else normalize_email(synced)
+            return self._delete_step([a for a in [synced, *stale] if normalize_email(a) != keep])
         contact = self.adapter.to_contact(user)
         self.result.email = contact.email
         others = state_mod.users_with_address(self.adapter, contact.key, exclude_key=self.key)
         if others:
+            # Not synced while another user has the address; the addresses this user had
+            # before are not its address any more (I3): they are deleted first.
+            self._synced = False
+            step = self._delete_step(
+                a for a in [synced, *stale] if normalize_email(a) != contact.key
+            )
+            if step is not None:
+                return step
+            self.result.conflict = True
             raise _Permanent(
                 f"Conflict: {contact.email} is also the address of user(s) {', '.join(others)}; "
                 "neither is synced until only one has it."
@@ -382,6 +396,7 @@ class Reconciliation:
         self._touched.add(contact.key)
         self.force = False  # a forced sync asks for one save of the current contact
         if step.new_address:
+            self._created.add(contact.key)
             self._record_synced(contact, contact.email, step.status, previous=state.synced_email)
         else:
             self._update(synced_data=contact.filled_data(), synced_at=timezone.now())

@@ -169,6 +169,19 @@ class Cleanup(UserItem):
 
 
 @dataclass(frozen=True)
+class Conflicted(UserItem):
+    """A user whose address another synced user has: not synced, its old addresses deleted."""
+
+    action: ClassVar[str] = "conflict"
+    user_key: str
+    address: str
+
+    @property
+    def email(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True)
 class DeleteExtra:
     """A remote contact that no synced user has (``--prune``)."""
 
@@ -210,8 +223,11 @@ class SyncPlan:
     def user_items(self) -> list[UserItem]:
         """The items that reconcile a user: what differs, and unsubscribes to record."""
         learn = [d for d in self.status_differences if d.remote_status == UNSUBSCRIBED]
+        conflicted = [
+            Conflicted(key, address) for address, keys in self.conflicts.items() for key in keys
+        ]
         items: dict[str, UserItem] = {}
-        for item in [*self.creates, *self.updates, *self.recreates, *learn]:
+        for item in [*self.creates, *self.updates, *self.recreates, *learn, *conflicted]:
             items.setdefault(item.user_key, item)  # one reconciliation per user
         return list(items.values())
 
@@ -507,7 +523,7 @@ class SyncRun:
         )
         if result.outcome is Outcome.BUSY:
             item_result.busy = True
-        elif result.ok:
+        elif result.ok or result.conflict:
             # Up to date from the user's current state: the outbox rows read are resolved.
             self.queue.delete(result.row_ids)
         else:
