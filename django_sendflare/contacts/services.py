@@ -43,13 +43,14 @@ def sync_users(
     users: Iterable[Model],
     *,
     client: SendflareClient | None = None,
-    max_now: int = MAX_SYNC_USERS,
+    max_now: int | None = None,
 ) -> SyncRequest:
     """Push these users' current contacts ("Sync to Sendflare"), whatever the recorded state says.
 
     Clears their do-not-sync marks (syncing a user on purpose undoes "Delete Sendflare
     contact"; it never re-subscribes anyone: see I1) and records a forced change for each, in
-    one transaction. The first ``max_now`` users are then delivered at once; the others stay in
+    one transaction. The first ``max_now`` (:data:`MAX_SYNC_USERS`) users are then delivered at
+    once; the others stay in
     the outbox, for the worker (``sync_contacts --pending`` or ``--watch``).
     """
     users = list(users)
@@ -59,7 +60,7 @@ def sync_users(
         state_mod.set_do_not_sync(keys, False)
         for user in users:
             record_change(user, str(ContactChange.Kind.SYNC), email=adapter.get_email(user))
-    now = keys[:max_now]
+    now = keys[: MAX_SYNC_USERS if max_now is None else max_now]
     request = SyncRequest(queued=len(keys) - len(now))
     if now:
         by_key = deliver_users(now, client=client)
