@@ -107,6 +107,8 @@ class _Save:
     new_address: bool  # the address is not the synced one (a create, as far as we know)
     #: Fields to send empty: they have a value in Sendflare and none here.
     clear: tuple[str, ...] = ()
+    #: The listing shows the address there already: the save cannot create it.
+    exists: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,7 @@ class Reconciliation:
         if isinstance(here, RemoteContact):
             # The listing shows the address already there: adopt it (an update, if anything).
             if here.changes(contact) or self.force:
-                return _Save(contact, here.status, True, _cleared(contact, {}, here))
+                return _Save(contact, here.status, True, _cleared(contact, {}, here), exists=True)
             self._record_synced(contact, here.email, here.status, previous=synced)
             return self._next_step()
         return _Save(contact, self._status_of_new_address(state, contact, synced, stale), True)
@@ -386,7 +388,7 @@ class Reconciliation:
     def _save(self, step: _Save) -> None:
         contact = step.contact
         state = self._state()
-        if step.new_address:
+        if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
             stale = [a for a in state.stale_emails if normalize_email(a) != contact.key]
             self._update(stale_emails=[*stale, contact.email])
@@ -411,12 +413,30 @@ class Reconciliation:
                 ", ".join(others),
             )
         else:
+            self._learn_before_delete(address)
             self._call(self.client.delete_contact, email=address)
             self._deleted = True
         self._gone.add(normalize_email(address))
         self._touched.add(normalize_email(address))
         self.result.email = self.result.email or address
         self._forget_address(address)
+
+    def _learn_before_delete(self, address: str) -> None:
+        """Deleting a live user's address deletes the evidence of an unsubscribe: read it first.
+
+        I1 must hold when the user gets an address again (the admin's Sync after its Delete, an
+        email change after a conflict). Free when the user is known unsubscribed, or when the
+        view has read the address already; a failed read is transient (the delete waits).
+        """
+        state = self._state()
+        if state.unsubscribed_at is not None or normalize_email(address) in self._touched:
+            return
+        user = self._user()
+        if user is None:
+            return  # a deleted user never gets an address again
+        found = self.view.lookup([address]).get(normalize_email(address))
+        if found is not None and found.status == UNSUBSCRIBED:
+            self._learn_unsubscribed(state, user, found.email)
 
     # Recording.
 

@@ -85,6 +85,12 @@ def delete_user_contacts(
     adapter = get_adapter()
     lease = user_lease()
     queue = outbox_queue()
+    users = list(users)
+    # One read of the listing for the whole action: the live status of the addresses about
+    # to be deleted (I1 must hold if the user is synced again).
+    view = ListingScan(client, app_id=conf.app_id, fields=adapter.fields)
+    for user in users:
+        view.want(contact_addresses(user))
     results = []
     for user in users:
         key = state_mod.user_key(user)
@@ -95,7 +101,7 @@ def delete_user_contacts(
             adapter=adapter,
             app_id=conf.app_id,
             lease=lease,
-            view=ListingScan(client, app_id=conf.app_id, fields=adapter.fields),
+            view=view,
         ).run()
         result.email = result.email or adapter.get_email(user)
         if result.ok and result.outcome is not Outcome.BUSY:

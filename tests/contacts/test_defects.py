@@ -297,3 +297,16 @@ def test_a_deactivation_during_the_create_leaves_no_contact(
     fake_api.on_call = deactivate_meanwhile
     sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert fake_api.contacts == {}  # I2: work planned before the deactivation is undone
+
+
+def test_an_admin_delete_then_sync_keeps_an_unsubscribe_it_never_listed(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    user = make_user("ann@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "ann@example.com")
+    # The delete reads the live status before it deletes the evidence (I1).
+    services.delete_user_contacts([user], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.contacts == {}
+    services.sync_users([user], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.get("ann@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
