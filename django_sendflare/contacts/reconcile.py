@@ -154,6 +154,7 @@ class Reconciliation:
         #: Addresses this run saved or deleted; created (saved as a new address).
         self._touched: set[str] = set()
         self._created: set[str] = set()
+        self._others: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"<Reconciliation of user {self.key}>"
@@ -231,6 +232,15 @@ class Reconciliation:
         except (ValueError, TypeError):
             return None  # a key that is not a valid pk of this model (the model was swapped)
 
+    def _others_with(self, address: str) -> list[str]:
+        """The other synced users that have this address (read once per run: a full scan)."""
+        key = normalize_email(address)
+        if key not in self._others:
+            self._others[key] = state_mod.users_with_address(
+                self.adapter, key, exclude_key=self.key
+            )
+        return self._others[key]
+
     def _adopt_row_addresses(self, rows: Any) -> None:
         """With no recorded state, the addresses the rows name may exist: note them as stale."""
         state = self._state()
@@ -274,7 +284,7 @@ class Reconciliation:
             return self._delete_step([a for a in [synced, *stale] if normalize_email(a) != keep])
         contact = self.adapter.to_contact(user)
         self.result.email = contact.email
-        others = state_mod.users_with_address(self.adapter, contact.key, exclude_key=self.key)
+        others = self._others_with(contact.key)
         if others:
             # Not synced while another user has the address; the addresses this user had
             # before are not its address any more (I3): they are deleted first.
@@ -404,7 +414,7 @@ class Reconciliation:
             self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
 
     def _delete(self, address: str) -> None:
-        others = state_mod.users_with_address(self.adapter, address, exclude_key=self.key)
+        others = self._others_with(address)
         if others:
             logger.info(
                 "Sendflare: kept the contact %s of user %s: user(s) %s also have it",
