@@ -276,9 +276,9 @@ class Reconciliation:
             return self._delete_step([synced, *stale])
         if not self.adapter.should_sync(user):
             # Not synced (inactive, no address): the contact is left as it is (--prune removes
-            # it); an email change in progress is finished.
-            # An address this run created for the user is undone: the deactivation landed while
-            # the call was in flight, and work planned before it must not leave a contact (I2).
+            # it) and an email change in progress is finished; but an address this very run
+            # created is undone: the deactivation landed while that call was in flight, and
+            # work planned before it must not leave a contact behind (I2).
             self._synced = False
             keep = "" if normalize_email(synced) in self._created else normalize_email(synced)
             return self._delete_step([a for a in [synced, *stale] if normalize_email(a) != keep])
