@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from .exceptions import (
     SendflareUnexpectedError,
 )
 from .payload import SendRequest, build_requests
+from .redaction import mask_url
 from .results import MessageStatus, RecipientStatus
 from .signals import CancelSend, post_send, pre_send
 
@@ -237,7 +237,7 @@ class EmailBackend(BaseEmailBackend):
         Built from the exception's type and scrubbed text only: the exception itself (and its
         traceback, whose frames may hold credentials) is neither chained nor logged.
         """
-        text = _URL_CREDENTIALS.sub("://***@", str(error))
+        text = mask_url(str(error))
         if self.conf.api_token:
             text = text.replace(self.conf.api_token, "***")
         return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while {doing}: {text}")
@@ -245,8 +245,6 @@ class EmailBackend(BaseEmailBackend):
 
 #: One recipient's request and the status it reports to.
 _Job = tuple[MessageStatus, SendRequest]
-
-_URL_CREDENTIALS = re.compile(r"://[^/\s@]+@")
 
 
 class _Batch:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -49,6 +48,7 @@ from .exceptions import (
     SendflareUnexpectedError,
 )
 from .ratelimit import RateLimiter, get_rate_limiter
+from .redaction import mask_url
 from .retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class SendflareClient:
         )
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {_without_credentials(self.api_url)}>"
+        return f"<{type(self).__name__} {mask_url(self.api_url)}>"
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -461,27 +461,10 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _without_credentials(url: str) -> str:
-    """``url`` without the user and password it may carry (``https://***@host/...``)."""
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    if sep and "@" in netloc:
-        return f"{scheme}://***@{netloc.rpartition('@')[2]}{slash}{tail}"
-    return url
-
-
 def _redirect_target(response: requests.Response) -> str:
-    """Where a redirect points, without credentials or query: ``https://host/path``."""
-    location = response.headers.get("Location", "")
-    try:
-        target = urlsplit(location)
-        host = target.hostname or ""
-        port = f":{target.port}" if target.port else ""
-    except ValueError:
-        return "an unreadable Location"
-    if not host:
-        return repr(target.path) if target.path else "nowhere (no Location)"
-    return f"{target.scheme}://{host}{port}{target.path}"
+    """Where a redirect points, with any credentials in it masked."""
+    location = response.headers.get("Location", "").strip()
+    return repr(mask_url(location)) if location else "nowhere (no Location header)"
 
 
 def parse_envelope(response: requests.Response) -> APIResponse:

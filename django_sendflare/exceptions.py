@@ -176,14 +176,8 @@ def _rebuild_api_error(cls: type[SendflareAPIError], message: str) -> SendflareA
 
 
 class SendflareConnectionError(SendflareAPIError):
-    """The connection could not be made; the request was never sent. Safe to retry.
+    """The connection could not be made; the request was never sent. Safe to retry."""
 
-    Once its retries are spent the API is unreachable from here: like Django's SMTP backend
-    when its server is down, the batch stops instead of spending the same retries on every
-    other message (scope "account").
-    """
-
-    scope = "account"
     retryable = True
 
 

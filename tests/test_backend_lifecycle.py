@@ -56,3 +56,22 @@ def test_a_failed_send_still_closes_what_it_opened(sendflare_backend, api):
     backend = EmailBackend(fail_silently=True)
     assert backend.send_messages([EmailMessage("S", "B", None, ["a@example.com"])]) == 0
     assert backend.client is None
+
+
+def test_a_client_that_cannot_be_opened_fails_the_batch_with_statuses(
+    sendflare_backend, api, monkeypatch
+):
+    from django_sendflare import exceptions as exc
+    from django_sendflare.client import SendflareClient
+
+    def broken(conf):
+        raise OSError("the limiter's socket at redis://:pw@10.0.0.1 is gone")
+
+    monkeypatch.setattr(SendflareClient, "from_settings", broken)
+    messages = [EmailMessage("S", "B", None, [f"r{i}@example.com"]) for i in range(2)]
+    with pytest.raises(exc.SendflareUnexpectedError, match="OSError") as excinfo:
+        EmailBackend().send_messages(messages)
+    assert excinfo.value.message_statuses == [m.sendflare_status for m in messages]
+    assert ":pw@" not in str(excinfo.value)
+    assert EmailBackend(fail_silently=True).send_messages(messages) == 0
+    assert len(api.calls) == 0

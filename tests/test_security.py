@@ -190,7 +190,7 @@ def test_a_307_to_another_host_is_an_error_and_re_posts_nothing(settings, sendfl
         assert elsewhere.bodies == []
     error = excinfo.value
     assert error.status_code == 307 and error.scope == "account" and not error.retryable
-    assert f"{elsewhere.url}/v1/send" in str(error) and "API_URL" in str(error)
+    assert repr(f"{elsewhere.url}/v1/send") in str(error) and "API_URL" in str(error)
 
 
 @responses.activate
@@ -204,8 +204,8 @@ def test_every_3xx_is_a_redirect_error_without_credentials_in_the_text():
     with pytest.raises(exc.SendflareRedirectError) as excinfo:
         client.send(from_email="f@example.com", to="a@example.com", subject="S", body="B")
     text = str(excinfo.value)
-    assert "https://evil.example/x" in text
-    assert "pw" not in text and "token=abc" not in text
+    assert "evil.example/x" in text
+    assert "pw" not in text and "abc" not in text
     assert len(responses.calls) == 1
 
 
@@ -223,19 +223,3 @@ def test_a_service_code_wins_over_the_http_status():
     assert not isinstance(excinfo.value, exc.SendflareAuthenticationError)
     assert excinfo.value.scope == "sender" and not excinfo.value.account_level
     assert "from 'f@example.com'" in str(excinfo.value)
-
-
-def test_an_unreachable_api_stops_the_batch(down_api, caplog, settings):
-    # Not one connection attempt (and its retries) per message: the first one tells.
-    down_api(f"http://127.0.0.1:{free_port()}")
-    settings.SENDFLARE = {**settings.SENDFLARE, "MAX_CONCURRENT_REQUESTS": 1}
-    messages = [mail.EmailMessage("S", "B", "f@example.com", [f"r{i}@x.io"]) for i in range(4)]
-    with (
-        caplog.at_level(logging.WARNING, logger="django_sendflare.backends"),
-        pytest.raises(exc.SendflareConnectionError) as excinfo,
-    ):
-        EmailBackend().send_messages(messages)
-    assert len(caplog.records) == 1  # one request failed; the others were not tried
-    assert all(
-        r.error is excinfo.value for m in messages for r in m.sendflare_status.recipients.values()
-    )
