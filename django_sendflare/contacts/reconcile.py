@@ -121,7 +121,8 @@ class Reconciliation:
 
     ``view`` answers what Sendflare holds (live reads happen through it); ``force`` saves the
     contact even when the recorded state says it is up to date (an explicit "Sync to
-    Sendflare").
+    Sendflare"); ``unique_address`` is an address a full sync's plan has just found no other
+    user to have (its conflict check, over every user, stands in for a scan of the users).
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class Reconciliation:
         view: RemoteView,
         recreate_to_change_status: bool = False,
         force: bool = False,
+        unique_address: str = "",
     ) -> None:
         self.key = key
         self.client = client
@@ -155,6 +157,8 @@ class Reconciliation:
         self._touched: set[str] = set()
         self._created: set[str] = set()
         self._others: dict[str, list[str]] = {}
+        if normalize_email(unique_address):
+            self._others[normalize_email(unique_address)] = []
 
     def __repr__(self) -> str:
         return f"<Reconciliation of user {self.key}>"

@@ -71,6 +71,11 @@ class UserItem:
     def email(self) -> str:
         raise NotImplementedError
 
+    @property
+    def unique_address(self) -> str:
+        """The address the plan found to be this user's alone ("" when it did not)."""
+        return ""
+
     def describe(self) -> str:
         return f"{self.action:8} {self.email} (user {self.user_key})"
 
@@ -87,6 +92,10 @@ class Create(UserItem):
     contact: Contact
 
     @property
+    def unique_address(self) -> str:
+        return self.contact.key
+
+    @property
     def email(self) -> str:
         return self.contact.email
 
@@ -101,6 +110,10 @@ class Update(UserItem):
     remote: RemoteContact
     #: (field, remote value, local value) of each field that differs.
     changes: tuple[tuple[str, str, str], ...]
+
+    @property
+    def unique_address(self) -> str:
+        return self.contact.key
 
     @property
     def email(self) -> str:
@@ -121,6 +134,10 @@ class Recreate(UserItem):
     user_key: str
     contact: Contact
     remote: RemoteContact
+
+    @property
+    def unique_address(self) -> str:
+        return self.contact.key
 
     @property
     def email(self) -> str:
@@ -517,6 +534,7 @@ class SyncRun:
             lease=self.lease,
             view=self.view,
             recreate_to_change_status=self.recreate_to_change_status,
+            unique_address=item.unique_address,
         ).run()
         item_result = ItemResult(
             item.action, result.email or item.email, item.user_key, calls=result.calls
