@@ -310,3 +310,37 @@ def test_an_admin_delete_then_sync_keeps_an_unsubscribe_it_never_listed(
     assert fake_api.contacts == {}
     services.sync_users([user], client=fake_api)  # type: ignore[arg-type]
     assert fake_api.get("ann@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_6_a_worker_does_not_report_users_another_worker_holds(
+    make_user: Any, fake_api: FakeClient
+) -> None:
+    import threading
+
+    from django_sendflare.contacts.worker import run_worker
+
+    user = make_user("a@example.com")
+    ContactSyncState.objects.create(
+        user_key=str(user.pk),
+        lease_until=timezone.now() + datetime.timedelta(seconds=30),
+        lease_token="another-worker",
+    )
+    stop = threading.Event()
+    reports: list[Any] = []
+
+    def on_report(report: Any) -> None:
+        reports.append(report)
+
+    def stop_soon(call: Call) -> None:
+        stop.set()
+
+    fake_api.on_call = stop_soon
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        run_worker(stop, interval=0.1, client=fake_api, on_report=on_report)  # type: ignore[arg-type]
+    finally:
+        timer.cancel()
+    assert reports == []  # "busy" is no news: nothing printed every poll
+    assert fake_api.calls == [] and pending()
