@@ -418,6 +418,9 @@ class Reconciliation:
             self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
 
     def _delete(self, address: str) -> None:
+        # Kept for another user or deleted, the address leaves this user's records: whatever
+        # Sendflare knows of this person's consent there must be learned first (I1).
+        self._learn_before_delete(address)
         others = self._others_with(address)
         if others:
             logger.info(
@@ -427,7 +430,6 @@ class Reconciliation:
                 ", ".join(others),
             )
         else:
-            self._learn_before_delete(address)
             self._call(self.client.delete_contact, email=address)
             self._deleted = True
         self._gone.add(normalize_email(address))

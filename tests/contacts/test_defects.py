@@ -344,3 +344,25 @@ def test_6_a_worker_does_not_report_users_another_worker_holds(
         timer.cancel()
     assert reports == []  # "busy" is no news: nothing printed every poll
     assert fake_api.calls == [] and pending()
+
+
+def test_an_address_kept_for_another_user_is_read_before_it_is_forgotten(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    # Found by the model test: two users share an address that is Unsubscribed at Sendflare;
+    # the first one's contact is "deleted" (kept: the other has it), then the other's is
+    # deleted; syncing the first again must not create the address Confirmed (I1).
+    first = make_user("eve@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "eve@example.com")
+    second = make_user("other@example.com")
+    deliver()
+    second.email = "eve@example.com"  # a conflict: neither is synced
+    second.save()
+    deliver()
+    services.delete_user_contacts([first], client=fake_api)  # type: ignore[arg-type]
+    assert "eve@example.com" in fake_api.contacts  # kept: the second user has it
+    services.delete_user_contacts([second], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.contacts == {}
+    services.sync_users([first], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.get("eve@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
