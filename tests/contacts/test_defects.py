@@ -366,3 +366,19 @@ def test_an_address_kept_for_another_user_is_read_before_it_is_forgotten(
     assert fake_api.contacts == {}
     services.sync_users([first], client=fake_api)  # type: ignore[arg-type]
     assert fake_api.get("eve@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+
+
+def test_an_unsubscribed_person_moving_to_an_existing_confirmed_address_stays_unsubscribed(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    # Found by the model test: the new address existed Confirmed (left by another user); a
+    # save keeps a contact's status, so it is re-created Unsubscribed (I1, I6).
+    fake_api.add("eve@example.com")  # Confirmed, nobody's any more
+    user = make_user("bob@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "bob@example.com")
+    user.email = "eve@example.com"
+    user.save()
+    deliver()
+    assert fake_api.get("eve@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+    assert "bob@example.com" not in fake_api.contacts
