@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import warnings
 from email.utils import parseaddr
 from typing import Any
 
@@ -100,7 +101,7 @@ def sendflare_backends() -> list[str]:
     ``["EMAIL_BACKEND", "MAILERS['bulk']"]``.
     """
     found = []
-    if _is_sendflare_backend(getattr(settings, "EMAIL_BACKEND", None)):
+    if _is_sendflare_backend(_email_backend_setting()):
         found.append("EMAIL_BACKEND")
     mailers = getattr(settings, "MAILERS", None)
     if isinstance(mailers, dict):
@@ -108,6 +109,17 @@ def sendflare_backends() -> list[str]:
             if isinstance(config, dict) and _is_sendflare_backend(config.get("BACKEND")):
                 found.append(f"MAILERS[{alias!r}]")
     return found
+
+
+def _email_backend_setting() -> object:
+    """``EMAIL_BACKEND``, read without a warning of our own.
+
+    Django 6.1 deprecates the setting: reading it warns (the project hears that from Django's
+    own mail code already) and fails while ``MAILERS`` is defined (then it is not used).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return getattr(settings, "EMAIL_BACKEND", None)
 
 
 def _is_sendflare_backend(path: object) -> bool:

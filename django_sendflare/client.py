@@ -74,8 +74,6 @@ class ContactPage:
 
     contacts: list[dict[str, Any]]
     total: int | None
-    page: int
-    page_size: int
     request_id: str | None
 
 
@@ -187,7 +185,7 @@ class SendflareClient:
         """One page of the contacts of ``app_id`` (``GET /v1/contact``)."""
         params = {"appId": self._app_id(app_id), "page": page, "pageSize": page_size}
         response = self._request("GET", "/v1/contact", params=params, idempotent=True)
-        return _contact_page(response, page, page_size)
+        return _contact_page(response)
 
     def iter_contacts(
         self, *, app_id: str | None = None, page_size: int = MAX_PAGE_SIZE
@@ -542,7 +540,7 @@ def parse_envelope(response: requests.Response) -> APIResponse:
     )
 
 
-def _contact_page(response: APIResponse, page: int, page_size: int) -> ContactPage:
+def _contact_page(response: APIResponse) -> ContactPage:
     data = response.data
 
     def bad(what: str) -> SendflareBadResponse:
@@ -567,13 +565,7 @@ def _contact_page(response: APIResponse, page: int, page_size: int) -> ContactPa
             total = int(total)
         except (TypeError, ValueError):
             raise bad(f"total is {total!r}") from None
-    return ContactPage(
-        contacts=contacts,
-        total=total,
-        page=page,
-        page_size=page_size,
-        request_id=response.request_id,
-    )
+    return ContactPage(contacts=contacts, total=total, request_id=response.request_id)
 
 
 _clients: dict[tuple[Any, ...], SendflareClient] = {}

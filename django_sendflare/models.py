@@ -12,10 +12,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .queue.models import Leasable, QueueItem
 
-#: ContactChange.kind values.
-SAVE = "save"
-DELETE = "delete"
-
 
 class ContactChange(QueueItem):
     """One recorded change of a user, waiting to be delivered to Sendflare (the outbox).
@@ -26,8 +22,12 @@ class ContactChange(QueueItem):
     """
 
     class Kind(models.TextChoices):
+        """What happened: the user was saved, deleted, or someone asked for a push ("sync":
+        the contact is saved even when the recorded state says it is up to date)."""
+
         SAVE = "save", _("save")
         DELETE = "delete", _("delete")
+        SYNC = "sync", _("sync (forced)")
 
     user_key = models.CharField(_("user"), max_length=255, db_index=True)
     kind = models.CharField(_("change"), max_length=10, choices=Kind.choices)
@@ -65,8 +65,15 @@ class ContactSyncState(Leasable):
     synced_data = models.JSONField(_("synced data"), default=dict, blank=True)
     #: When the above were last known to match the API; None: nothing is known.
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
-    #: The old address of an email change, still to delete once the new one exists.
-    orphan_email = models.CharField(_("old address to delete"), max_length=254, blank=True)
+    #: Addresses that may exist in Sendflare and are not the user's contact: still to delete.
+    #: An address is added here *before* the call that may create it, so that a create whose
+    #: answer is lost leaves no orphan; and the old address of an email change lands here.
+    stale_emails = models.JSONField(_("addresses to delete"), default=list, blank=True)
+    #: When Sendflare was first seen holding an address of this user as Unsubscribed (or this
+    #: package created one so). Sticky: no address of this user is ever created Confirmed again.
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at Sendflare"), null=True, blank=True)
+    #: When a complete listing last found the synced contact deleted at Sendflare.
+    remote_deleted_at = models.DateTimeField(_("deleted at Sendflare"), null=True, blank=True)
     #: Set by the admin's "Delete Sendflare contact": no sync may re-create the contact.
     do_not_sync = models.BooleanField(_("do not sync"), default=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
