@@ -8,7 +8,7 @@ in ``INSTALLED_APPS``. A custom user admin adds the mixin itself::
     class MyUserAdmin(SendflareUserAdminMixin, UserAdmin):
         ...
 
-The actions are thin: the work is done by :mod:`django_sendflare.contacts.outbox`.
+The actions are thin: the work is done by :mod:`django_sendflare.contacts.services`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .contacts.outbox import (
-    Outcome,
-    UserResult,
+from .contacts.adapter import get_adapter
+from .contacts.reconcile import Outcome, UserResult
+from .contacts.services import (
+    MAX_SYNC_USERS,
     contact_addresses,
     delete_user_contacts,
     discard_changes,
@@ -38,7 +39,8 @@ from .contacts.state import set_do_not_sync
 from .exceptions import SendflareConfigurationError
 from .models import ContactChange, ContactSyncState
 
-#: The admin actions call the API while the admin waits (5 calls a second): keep them small.
+#: "Delete Sendflare contact" calls the API while the admin waits: keep it small. ("Sync to
+#: Sendflare" takes any selection: above services.MAX_SYNC_USERS, it is put in the outbox.)
 MAX_USERS_PER_ACTION = 100
 #: The permission the "Delete Sendflare contact" action needs.
 DELETE_CONTACT_PERMISSION = "django_sendflare.delete_sendflare_contact"
@@ -89,15 +91,24 @@ class SendflareUserAdminMixin(_ModelAdmin):
 
     @admin.action(permissions=["change"], description=gettext_lazy("Sync to Sendflare"))
     def sync_to_sendflare(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        users = self._sendflare_users(request, queryset)
-        if users is None:
-            return
+        """Push each selected user's current contact, whatever the recorded state says."""
+        users = list(queryset)
         try:
-            results = sync_users(users)
+            outcome = sync_users(users)
         except SendflareConfigurationError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self._report(request, users, results, _SYNC_MESSAGES)
+        self._report(request, users[: len(outcome.results)], outcome.results, _SYNC_MESSAGES)
+        if outcome.queued:
+            self.message_user(
+                request,
+                _(
+                    "%(count)d more user(s) were put in the outbox: above %(max)d users, the "
+                    "worker (sync_contacts --watch or --pending) pushes them."
+                )
+                % {"count": outcome.queued, "max": MAX_SYNC_USERS},
+                messages.INFO,
+            )
 
     @admin.action(
         permissions=["sendflare_delete_contact"],
@@ -198,8 +209,6 @@ _DELETE_MESSAGES: dict[Outcome, tuple[int, Any]] = {
         messages.WARNING,
         gettext_lazy("%(user)s (%(email)s): marked do-not-sync; being synced: %(error)s."),
     ),
-    Outcome.SAVED: (messages.INFO, "%(user)s (%(email)s)"),
-    Outcome.UNCHANGED: (messages.INFO, "%(user)s (%(email)s)"),
 }
 
 
@@ -263,25 +272,50 @@ class ContactChangeAdmin(admin.ModelAdmin):
 
 @admin.register(ContactSyncState)
 class ContactSyncStateAdmin(admin.ModelAdmin):
-    """What is known of each contact; the do-not-sync marks, and an action to clear them."""
+    """What is known of each contact: the user, the synced address, what Sendflare told us."""
 
-    list_display = ("user_key", "synced_email", "remote_status", "synced_at", "do_not_sync")
+    list_display = (
+        "user_display",
+        "synced_email",
+        "status_display",
+        "unsubscribed_at",
+        "remote_deleted_at",
+        "synced_at",
+        "do_not_sync",
+    )
     list_filter = ("do_not_sync", "remote_status")
     search_fields = ("user_key", "synced_email")
     actions = ["clear_do_not_sync"]
     readonly_fields = (
-        "user_key",
+        "user_display",
         "synced_email",
-        "remote_status",
+        "status_display",
         "synced_data",
         "synced_at",
-        "orphan_email",
+        "stale_emails",
+        "unsubscribed_at",
+        "remote_deleted_at",
         "do_not_sync",
         "updated_at",
     )
+    exclude = ("user_key", "remote_status")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=gettext_lazy("user"), ordering="user_key")
+    def user_display(self, obj: ContactSyncState) -> str:
+        user = get_adapter().get_queryset().filter(pk=obj.user_key).first()
+        if user is None:
+            return _("deleted user (%(key)s)") % {"key": obj.user_key}
+        username = getattr(user, "get_username", lambda: str(user))()
+        email = get_adapter().get_email(user)
+        return f"{username} ({email})" if email else str(username)
+
+    @admin.display(description=gettext_lazy("remote status"), ordering="remote_status")
+    def status_display(self, obj: ContactSyncState) -> str:
+        # A deleted contact has no status (the last one known would mislead).
+        return obj.remote_status if obj.synced_email else "-"
 
     @admin.action(permissions=["change"], description=gettext_lazy("Clear the do-not-sync mark"))
     def clear_do_not_sync(self, request: HttpRequest, queryset: QuerySet[ContactSyncState]) -> None:

@@ -8,15 +8,12 @@ gone), and any ``AUTH_USER_MODEL`` works whatever the type of its primary key.
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-#: ContactChange.kind values.
-SAVE = "save"
-DELETE = "delete"
+from .queue.models import Leasable, QueueItem
 
 
-class ContactChange(models.Model):
+class ContactChange(QueueItem):
     """One recorded change of a user, waiting to be delivered to Sendflare (the outbox).
 
     Rows are written by the ``post_save`` / ``post_delete`` receivers inside the transaction of the
@@ -25,12 +22,12 @@ class ContactChange(models.Model):
     """
 
     class Kind(models.TextChoices):
+        """What happened: the user was saved, deleted, or someone asked for a push ("sync":
+        the contact is saved even when the recorded state says it is up to date)."""
+
         SAVE = "save", _("save")
         DELETE = "delete", _("delete")
-
-    class State(models.TextChoices):
-        PENDING = "pending", _("pending")
-        FAILED = "failed", _("failed")
+        SYNC = "sync", _("sync (forced)")
 
     user_key = models.CharField(_("user"), max_length=255, db_index=True)
     kind = models.CharField(_("change"), max_length=10, choices=Kind.choices)
@@ -38,14 +35,6 @@ class ContactChange(models.Model):
     email = models.CharField(_("email"), max_length=254, blank=True)
     #: The address before the change when the change modified it (email change).
     previous_email = models.CharField(_("previous email"), max_length=254, blank=True)
-    state = models.CharField(
-        _("state"), max_length=10, choices=State.choices, default=State.PENDING
-    )
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
-    last_error = models.TextField(_("last error"), blank=True)
-    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("contact change")
@@ -59,11 +48,12 @@ class ContactChange(models.Model):
         return f"{self.kind} {self.email or '?'} (user {self.user_key}, {self.state})"
 
 
-class ContactSyncState(models.Model):
+class ContactSyncState(Leasable):
     """What is known of one user's Sendflare contact, and the user's do-not-sync mark.
 
-    Also the per-user lock of delivery: a worker takes the lease (``lease_until``) before it
-    calls the API for this user, so that two workers never deliver one user at the same time.
+    Also the per-user lock of delivery (a :class:`~django_sendflare.queue.Leasable`): a worker
+    takes the lease before it calls the API for this user, and renews it while it works, so
+    that two workers never deliver one user at the same time.
     """
 
     user_key = models.CharField(_("user"), max_length=255, unique=True)
@@ -75,12 +65,17 @@ class ContactSyncState(models.Model):
     synced_data = models.JSONField(_("synced data"), default=dict, blank=True)
     #: When the above were last known to match the API; None: nothing is known.
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
-    #: The old address of an email change, still to delete once the new one exists.
-    orphan_email = models.CharField(_("old address to delete"), max_length=254, blank=True)
+    #: Addresses that may exist in Sendflare and are not the user's contact: still to delete.
+    #: An address is added here *before* the call that may create it, so that a create whose
+    #: answer is lost leaves no orphan; and the old address of an email change lands here.
+    stale_emails = models.JSONField(_("addresses to delete"), default=list, blank=True)
+    #: When Sendflare was first seen holding an address of this user as Unsubscribed (or this
+    #: package created one so). Sticky: no address of this user is ever created Confirmed again.
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at Sendflare"), null=True, blank=True)
+    #: When a complete listing last found the synced contact deleted at Sendflare.
+    remote_deleted_at = models.DateTimeField(_("deleted at Sendflare"), null=True, blank=True)
     #: Set by the admin's "Delete Sendflare contact": no sync may re-create the contact.
     do_not_sync = models.BooleanField(_("do not sync"), default=False)
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    lease_token = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

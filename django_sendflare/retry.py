@@ -40,6 +40,20 @@ class RetryPolicy:
         """Seconds to wait before try ``attempt + 1``."""
         if error.retry_after is not None:
             return max(0.0, error.retry_after)
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        # Full jitter: concurrent clients that failed together do not come back together.
-        return self.rng.uniform(ceiling / 2, ceiling)
+        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng)
+
+
+_rng = random.Random()  # noqa: S311 - jitter, not security
+
+
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait after the ``attempt``-th failed try (1-based): THE backoff formula.
+
+    Exponential (``base * 2 ** (attempt - 1)``), capped at ``cap``, with jitter over the upper
+    half: clients (or queue rows) that failed together do not come back together. Used by the
+    HTTP retries (:class:`RetryPolicy`) and by the durable queue (:mod:`django_sendflare.queue`).
+    """
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return (rng or _rng).uniform(ceiling / 2, ceiling)

@@ -5,78 +5,50 @@ user: it writes one row and makes no API call, so the API can neither slow down 
 and a rollback leaves nothing behind.
 
 :func:`deliver_pending` delivers the pending rows (``manage.py sync_contacts --pending``, the
-``--watch`` worker, the optional task, the admin's sync action). For each user it takes a lease,
-reads all the user's rows and the user's *current* state, and makes the one call that brings the
-contact up to date (two for an email change: create the new address, then delete the old one).
-Several workers may run at once: rows are picked with ``SELECT ... FOR UPDATE SKIP LOCKED`` where
-the database supports it, and the per-user lease makes sure no two workers deliver one user.
+``--watch`` worker, the optional task, the admin's sync action): it claims a batch of due rows
+from the generic queue (:mod:`django_sendflare.queue`), reads the listing once for all the
+email changes of the batch (the live status an email change needs), then hands each user to a
+:class:`~.reconcile.Reconciliation`, which leases the user and makes the calls.
 
-Failures: a transient error (the API down, hanging, rate limited; the client has already retried
-it) puts the rows back to pending with ``attempts + 1`` and an exponential backoff; a permanent
-error, or ``CONTACTS_MAX_ATTEMPTS`` reached, parks them as failed. Failed rows are shown by the
-admin, with Retry and Discard actions.
+Failures: a transient error (the API or the rate limiter down, a failed live read) puts the
+user's rows back to pending with ``attempts + 1`` and a backoff, until
+``CONTACTS_MAX_ATTEMPTS``; a permanent error parks them as failed at once. Failed rows are shown
+by the admin, with Retry and Discard actions.
 """
 
 from __future__ import annotations
 
-import datetime
-import enum
 import logging
-import random
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections, transaction
-from django.db.models import F, Max, Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from ..client import SendflareClient, get_client
 from ..conf import get_settings
-from ..exceptions import SendflareAPIError, SendflareConfigurationError
-from ..models import SAVE, ContactChange, ContactSyncState
+from ..exceptions import SendflareConfigurationError
+from ..models import ContactChange, ContactSyncState
+from ..queue import Lease, Verdict, WorkQueue
 from . import state as state_mod
-from .adapter import UNSUBSCRIBED, Contact, ContactAdapter, get_adapter, normalize_email
+from .adapter import ContactAdapter, get_adapter, normalize_email
+from .reconcile import Outcome, Reconciliation, UserResult
+from .remote import ListingScan
+
+__all__ = [
+    "DeliveryReport",
+    "Outcome",
+    "UserResult",
+    "deliver_pending",
+    "deliver_users",
+    "outbox_queue",
+    "record_change",
+    "user_lease",
+]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds before the first retry of a transient failure; doubled at each attempt (with jitter).
-BACKOFF_BASE = 30.0
-#: The longest wait between two attempts.
-BACKOFF_CAP = 3600.0
-#: How long a worker may hold a user before another worker may take it over (it died).
-LEASE_SECONDS = 600.0
-
-_rng = random.Random()  # noqa: S311 - jitter, not security
-
-
-class Outcome(str, enum.Enum):
-    """What delivering one user did."""
-
-    SAVED = "saved"
-    DELETED = "deleted"
-    UNCHANGED = "unchanged"  # the contact already matches: no call
-    SKIPPED = "skipped"  # not synced (should_sync() is False, or nothing to delete): no call
-    RETRY = "retry"  # a transient failure: the rows wait for their next attempt
-    FAILED = "failed"  # a permanent failure: the rows are parked as failed
-    BUSY = "busy"  # another worker holds this user
-
-
-@dataclass
-class UserResult:
-    """The result of delivering (or deleting) the contact of one user."""
-
-    user_key: str
-    outcome: Outcome
-    email: str = ""
-    calls: int = 0
-    error: str = ""
-    changes: int = 0  # outbox rows resolved or updated
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome not in (Outcome.RETRY, Outcome.FAILED)
 
 
 @dataclass
@@ -86,6 +58,8 @@ class DeliveryReport:
     results: list[UserResult] = field(default_factory=list)
     #: Set when an account-level error (bad token, expired subscription...) stopped the run.
     account_error: str = ""
+    #: Contacts read from the listing for the live statuses of email changes.
+    contacts_read: int = 0
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -118,8 +92,9 @@ def record_change(
 ) -> ContactChange:
     """Record a change of ``user`` in the outbox, in the current transaction.
 
-    Called by the receivers. ``email`` is the user's address after the change (for a deletion,
-    the address the user had); ``previous_email`` the address before it, if the change altered it.
+    Called by the receivers. ``kind`` is a :class:`ContactChange.Kind`; ``email`` is the user's
+    address after the change (for a deletion, the address the user had); ``previous_email`` the
+    address before it, if the change altered it.
     """
     alias = using or state_mod.db_alias()
     change = ContactChange.objects.using(alias).create(
@@ -128,21 +103,152 @@ def record_change(
         email=email[:254],
         previous_email=previous_email[:254],
     )
-    if kind == SAVE:
-        logger.debug("Sendflare: recorded a change of user %s", change.user_key)
-    else:
-        logger.debug("Sendflare: recorded the deletion of user %s", change.user_key)
+    logger.debug("Sendflare: recorded a %s of user %s", kind, change.user_key)
     return change
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt (1-based), with jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
-    return _rng.uniform(ceiling / 2, ceiling)
+def outbox_queue(max_attempts: int | None = None, using: str | None = None) -> WorkQueue[Any]:
+    """The generic queue over the outbox rows."""
+    return WorkQueue(
+        ContactChange,
+        max_attempts=max_attempts or get_settings().contacts_max_attempts,
+        using=using or state_mod.db_alias(),
+    )
 
 
-def _skip_locked(using: str) -> bool:
-    return bool(connections[using].features.has_select_for_update_skip_locked)
+def user_lease(using: str | None = None) -> Lease:
+    """A holder of per-user leases (on each user's :class:`ContactSyncState`)."""
+    return Lease(ContactSyncState, key_field="user_key", using=using or state_mod.db_alias())
+
+
+class Delivery:
+    """One run of the outbox: the client, adapter, queue and lease it shares between users."""
+
+    def __init__(
+        self,
+        *,
+        client: SendflareClient | None = None,
+        adapter: ContactAdapter | None = None,
+        max_attempts: int | None = None,
+        force: bool = False,
+    ) -> None:
+        conf = get_settings()
+        if not conf.app_id:
+            raise SendflareConfigurationError(
+                "SENDFLARE['APP_ID'] is not set: contacts cannot be delivered."
+            )
+        self.app_id = conf.app_id
+        self.recreate_to_change_status = conf.contacts_recreate_to_change_status
+        self.client = client or get_client(conf)
+        self.adapter = adapter or get_adapter()
+        self.using = state_mod.db_alias()
+        self.queue = outbox_queue(max_attempts, self.using)
+        self.lease = user_lease(self.using)
+        self.force = force
+        self.report = DeliveryReport()
+
+    def run(
+        self,
+        base: QuerySet[Any],
+        *,
+        batch_size: int,
+        limit: int | None,
+        include_not_due: bool,
+        stop: threading.Event | None,
+    ) -> DeliveryReport:
+        ceiling = self.queue.high_water_mark(base)
+        if ceiling is None:
+            return self.report
+        cursor = 0
+        delivered = 0
+        done: set[str] = set()
+        with self.lease:
+            while not self._stopping(stop):
+                candidates = base.filter(id__gt=cursor, id__lte=ceiling).order_by("id")
+                if not include_not_due:
+                    candidates = candidates.filter(next_attempt_at__lte=timezone.now())
+                rows = self.queue.claim(candidates.only("id", "user_key"), limit=batch_size)
+                if not rows:
+                    break
+                cursor = rows[-1].pk
+                keys = [k for k in dict.fromkeys(r.user_key for r in rows) if k not in done]
+                view = self._scan_for_email_changes(keys)
+                for key in keys:
+                    if self._stopping(stop):
+                        break
+                    done.add(key)
+                    self._deliver(key, view)
+                    delivered += 1
+                    if limit is not None and delivered >= limit:
+                        return self.report
+                self.report.contacts_read += view.contacts_read
+        return self.report
+
+    def _stopping(self, stop: threading.Event | None) -> bool:
+        return bool(self.report.account_error) or (stop is not None and stop.is_set())
+
+    def _scan_for_email_changes(self, keys: list[str]) -> ListingScan:
+        """A listing scan primed with the old addresses of the batch's email changes.
+
+        The live status is read only for those (once for the whole batch, when the first of them
+        needs it); a plain data change or a new user needs no read.
+        """
+        view = ListingScan(self.client, app_id=self.app_id, fields=self.adapter.fields)
+        changes = ContactChange.objects.using(self.using).filter(user_key__in=keys)
+        latest: dict[str, str] = {}
+        previous: dict[str, set[str]] = {}
+        for key, email, before in changes.order_by("id").values_list(
+            "user_key", "email", "previous_email"
+        ):
+            latest[key] = email
+            if before:
+                previous.setdefault(key, set()).add(before)
+        states = ContactSyncState.objects.using(self.using).filter(user_key__in=keys)
+        for state in states:
+            if state.unsubscribed_at is not None:
+                continue  # already Unsubscribed: nothing to read
+            old = {state.synced_email, *state.stale_emails} - {""}
+            current = normalize_email(latest.get(state.user_key, ""))
+            if {normalize_email(a) for a in old} - {current}:
+                view.want(old)
+        for before in previous.values():
+            view.want(before)
+        return view
+
+    def _deliver(self, key: str, view: ListingScan) -> None:
+        result = Reconciliation(
+            key,
+            client=self.client,
+            adapter=self.adapter,
+            app_id=self.app_id,
+            lease=self.lease,
+            view=view,
+            recreate_to_change_status=self.recreate_to_change_status,
+            force=self.force,
+        ).run()
+        self.report.results.append(result)
+        if result.outcome is Outcome.BUSY:
+            logger.debug("Sendflare: user %s is being delivered by another worker", key)
+            return
+        if result.ok:
+            self.queue.delete(result.row_ids)
+            return
+        if result.account_level:
+            self.report.account_error = result.error
+        pending = self.queue.pending().filter(id__in=result.row_ids)
+        attempts = max(pending.values_list("attempts", flat=True), default=0) + 1
+        verdict = self.queue.failed(
+            pending.values_list("id", flat=True), result.error, transient=result.transient
+        )
+        park = verdict is Verdict.FAILED
+        result.outcome = Outcome.FAILED if park else Outcome.RETRY
+        (logger.error if park else logger.warning)(
+            "Sendflare: the contact of user %s was not delivered (attempt %d, %s): %s",
+            key,
+            attempts,
+            "parked as failed" if park else "will retry",
+            result.error,
+        )
 
 
 def deliver_pending(
@@ -155,7 +261,7 @@ def deliver_pending(
     include_not_due: bool = False,
     stop: threading.Event | None = None,
     max_attempts: int | None = None,
-    lease_seconds: float = LEASE_SECONDS,
+    force: bool = False,
 ) -> DeliveryReport:
     """Deliver the pending changes that are due, user by user; return what was done.
 
@@ -163,513 +269,24 @@ def deliver_pending(
     ``include_not_due`` also takes rows still waiting for their backoff. Only the rows that
     existed when the run started are taken, so that a steady stream of saves cannot keep one
     run going forever; ``limit`` caps the users delivered. ``stop`` (a threading.Event) ends
-    the run after the current user.
-    """
-    conf = get_settings()
-    if not conf.app_id:
-        raise SendflareConfigurationError(
-            "SENDFLARE['APP_ID'] is not set: contacts cannot be delivered."
-        )
-    client = client or get_client(conf)
-    adapter = adapter or get_adapter()
-    max_attempts = max_attempts or conf.contacts_max_attempts
-    using = state_mod.db_alias()
-    report = DeliveryReport()
-    keys_filter = sorted(set(user_keys)) if user_keys is not None else None
+    the run after the current user. ``force`` saves each user's contact even when the
+    recorded state says it is up to date.
 
-    base = ContactChange.objects.using(using).filter(state=ContactChange.State.PENDING)
-    if keys_filter is not None:
-        base = base.filter(user_key__in=keys_filter)
-    ceiling = base.aggregate(top=Max("id"))["top"]
-    if ceiling is None:
-        return report
-    cursor = 0
-    token = state_mod.new_lease_token()
-    delivered = 0
-    busy: set[str] = set()
-    while not (stop is not None and stop.is_set()):
-        now = timezone.now()
-        candidates = base.filter(id__gt=cursor, id__lte=ceiling).order_by("id")
-        if not include_not_due:
-            candidates = candidates.filter(next_attempt_at__lte=now)
-        leased: list[str] = []
-        with transaction.atomic(using=using):
-            if _skip_locked(using):
-                # Workers running at once pick different rows instead of queueing on the same.
-                candidates = candidates.select_for_update(skip_locked=True)
-            rows = list(candidates.values_list("id", "user_key")[:batch_size])
-            if not rows:
-                break
-            cursor = rows[-1][0]
-            for key in dict.fromkeys(key for _, key in rows):
-                if state_mod.take_lease(key, token, now=now, seconds=lease_seconds, using=using):
-                    leased.append(key)
-                elif key not in busy:
-                    busy.add(key)
-                    report.results.append(UserResult(key, Outcome.BUSY))
-        for position, key in enumerate(leased):
-            if (stop is not None and stop.is_set()) or report.account_error:
-                for rest in leased[position:]:
-                    state_mod.release_lease(rest, token, using=using)
-                break
-            try:
-                result = _deliver_leased(
-                    key,
-                    client=client,
-                    adapter=adapter,
-                    conf_max_attempts=max_attempts,
-                    using=using,
-                    report=report,
-                )
-            finally:
-                state_mod.release_lease(key, token, using=using)
-            report.results.append(result)
-            delivered += 1
-            if limit is not None and delivered >= limit:
-                for rest in leased[position + 1 :]:
-                    state_mod.release_lease(rest, token, using=using)
-                return report
-        if report.account_error:
-            break
-    return report
+    Each user is leased just before it is delivered and released right after, and the lease
+    is renewed before each call: a worker that dies frees its user within 45 s.
+    """
+    delivery = Delivery(client=client, adapter=adapter, max_attempts=max_attempts, force=force)
+    base = delivery.queue.pending()
+    if user_keys is not None:
+        base = base.filter(user_key__in=sorted(set(user_keys)))
+    return delivery.run(
+        base, batch_size=batch_size, limit=limit, include_not_due=include_not_due, stop=stop
+    )
 
 
 def deliver_users(
-    keys: Sequence[str], *, client: SendflareClient | None = None
+    keys: Iterable[str], *, client: SendflareClient | None = None, force: bool = False
 ) -> dict[str, UserResult]:
     """Deliver the pending changes of these users now, whether due or not (admin, task)."""
-    report = deliver_pending(client=client, user_keys=keys, include_not_due=True)
+    report = deliver_pending(client=client, user_keys=keys, include_not_due=True, force=force)
     return {r.user_key: r for r in report.results}
-
-
-# Delivering one user.
-
-
-class _Permanent(Exception):
-    """A failure that no retry can fix (an invalid mapping, a conflict)."""
-
-
-def _deliver_leased(
-    key: str,
-    *,
-    client: SendflareClient,
-    adapter: ContactAdapter,
-    conf_max_attempts: int,
-    using: str,
-    report: DeliveryReport,
-) -> UserResult:
-    rows = list(ContactChange.objects.using(using).filter(user_key=key).order_by("id"))
-    pending = [r for r in rows if r.state == ContactChange.State.PENDING]
-    if not pending:
-        # Delivered by another worker between our pick and our lease.
-        return UserResult(key, Outcome.SKIPPED)
-    result = UserResult(key, Outcome.SKIPPED, changes=len(rows))
-    try:
-        result.outcome = _bring_up_to_date(key, rows, client, adapter, result, using)
-    except SendflareAPIError as error:
-        if error.account_level:
-            report.account_error = str(error)
-        transient = error.retryable or error.account_level
-        _failed(pending, str(error), transient, conf_max_attempts, result, using)
-        return result
-    except (_Permanent, ValueError) as error:
-        _failed(pending, str(error), False, conf_max_attempts, result, using)
-        return result
-    except Exception as error:
-        # An adapter bug must not stop the worker: park the change and say why.
-        logger.exception("Sendflare: delivering the contact of user %s failed", key)
-        _failed(
-            pending, f"{type(error).__name__}: {error}", False, conf_max_attempts, result, using
-        )
-        return result
-    # Delivered: every row of the user up to now is resolved, failed ones included.
-    ContactChange.objects.using(using).filter(id__in=[r.id for r in rows]).delete()
-    return result
-
-
-def _failed(
-    rows: list[ContactChange],
-    error: str,
-    transient: bool,
-    max_attempts: int,
-    result: UserResult,
-    using: str,
-) -> None:
-    attempts = max(r.attempts for r in rows) + 1
-    park = not transient or attempts >= max_attempts
-    now = timezone.now()
-    ContactChange.objects.using(using).filter(id__in=[r.id for r in rows]).update(
-        attempts=F("attempts") + 1,
-        state=ContactChange.State.FAILED if park else ContactChange.State.PENDING,
-        next_attempt_at=now if park else now + datetime.timedelta(seconds=backoff(attempts)),
-        last_error=error[:2000],
-        updated_at=now,
-    )
-    result.outcome = Outcome.FAILED if park else Outcome.RETRY
-    result.error = error
-    log = logger.error if park else logger.warning
-    log(
-        "Sendflare: the contact of user %s was not delivered (attempt %d, %s): %s",
-        result.user_key,
-        attempts,
-        "parked as failed" if park else "will retry",
-        error,
-    )
-
-
-def _load_user(adapter: ContactAdapter, key: str) -> Model | None:
-    queryset = adapter.get_queryset()
-    try:
-        return queryset.filter(pk=key).first()
-    except (ValueError, TypeError):
-        return None  # a key that is not a valid pk of this model (the model was swapped)
-
-
-def _earliest_known_address(rows: list[ContactChange]) -> str:
-    """The address the contact had before these changes, when no sync state says it."""
-    first = rows[0]
-    return first.previous_email or first.email
-
-
-def _bring_up_to_date(
-    key: str,
-    rows: list[ContactChange],
-    client: SendflareClient,
-    adapter: ContactAdapter,
-    result: UserResult,
-    using: str,
-) -> Outcome:
-    conf = get_settings()
-    state = ContactSyncState.objects.using(using).get(user_key=key)
-    known = state.synced_at is not None
-    user = _load_user(adapter, key)
-
-    if user is None:
-        # Deleted: delete the contact at the address it has in Sendflare.
-        if known:
-            targets = [state.synced_email, state.orphan_email]
-        else:
-            targets = [_earliest_known_address(rows), state.orphan_email]
-        try:
-            deleted = _delete_addresses(key, targets, client, adapter, result, using, conf.app_id)
-        except SendflareAPIError as error:
-            if known or error.retryable or error.account_level:
-                raise
-            # Nothing says this user ever had a contact (it may have been created and deleted
-            # before any delivery): a refusal most likely means there is none to delete.
-            logger.warning(
-                "Sendflare: deleting the contact of deleted user %s was refused (%s); "
-                "assuming there was none",
-                key,
-                error,
-            )
-            deleted = False
-        state_mod.forget(key, using=using)
-        return Outcome.DELETED if deleted else Outcome.SKIPPED
-
-    result.email = adapter.get_email(user)
-    if state.do_not_sync:
-        # The admin deleted the contact; a delete that failed then is finished here.
-        deleted = _delete_addresses(
-            key,
-            [state.synced_email, state.orphan_email],
-            client,
-            adapter,
-            result,
-            using,
-            conf.app_id,
-        )
-        return Outcome.DELETED if deleted else Outcome.SKIPPED
-
-    if not adapter.should_sync(user):
-        # Not synced (inactive, no address): the contact is left as it is; a full sync with
-        # --prune removes it. An email change still in progress is finished.
-        deleted = _delete_addresses(
-            key, [state.orphan_email], client, adapter, result, using, conf.app_id
-        )
-        return Outcome.DELETED if deleted else Outcome.SKIPPED
-
-    contact = adapter.to_contact(user)
-    result.email = contact.email
-    others = state_mod.users_with_address(adapter, contact.key, exclude_key=key)
-    if others:
-        raise _Permanent(
-            f"Conflict: {contact.email} is also the address of user(s) {', '.join(others)}; "
-            "neither is synced until only one has it."
-        )
-
-    remote = state.synced_email if known else _earliest_known_address(rows)
-    old = remote if remote and normalize_email(remote) != contact.key else ""
-    orphan = state.orphan_email if normalize_email(state.orphan_email) != contact.key else ""
-    if (
-        known
-        and not old
-        and normalize_email(state.synced_email) == contact.key
-        and state.synced_data == contact.filled_data()
-        and not _status_to_recreate(state, contact, conf.contacts_recreate_to_change_status)
-    ):
-        if orphan:
-            # The new address exists already: only the old one is left to delete.
-            _delete_addresses(key, [orphan], client, adapter, result, using, conf.app_id)
-            return Outcome.SAVED
-        return Outcome.UNCHANGED
-
-    if old:
-        # Email change: create the new address first, with the status the contact had, so that
-        # a failure between the two calls leaves a contact (never none, never an orphan forever:
-        # the old address is kept in orphan_email until its deletion succeeds).
-        status = _status_for_move(state.remote_status if known else "", contact.status)
-        _save(client, contact.email, status, contact.filled_data(), conf.app_id, result)
-        state_mod.record_synced(
-            key,
-            email=contact.email,
-            status=status,
-            data=contact.filled_data(),
-            orphan_email=old,
-            using=using,
-        )
-        _delete_addresses(key, [old], client, adapter, result, using, conf.app_id)
-        return Outcome.SAVED
-
-    exists = known and normalize_email(state.synced_email) == contact.key
-    if exists and _status_to_recreate(state, contact, conf.contacts_recreate_to_change_status):
-        # Status can only be set on create: delete and re-create, as the setting asks.
-        _delete(client, state.synced_email, conf.app_id, result)
-        _save(client, contact.email, contact.status, contact.filled_data(), conf.app_id, result)
-        state_mod.record_synced(
-            key,
-            email=contact.email,
-            status=contact.status,
-            data=contact.filled_data(),
-            using=using,
-        )
-        return Outcome.SAVED
-
-    data = contact.filled_data()
-    if exists:
-        # Clear the fields that had a value and have none now.
-        for name, value in contact.data.items():
-            if value == "" and state.synced_data.get(name):
-                data[name] = ""
-        if state.remote_status and state.remote_status != contact.status:
-            logger.info(
-                "Sendflare: the contact of user %s is %s in Sendflare but %s here; the API "
-                "sets the status on create only (see CONTACTS_RECREATE_TO_CHANGE_STATUS)",
-                key,
-                state.remote_status,
-                contact.status,
-            )
-    # On an update the API keeps the contact's status; send the one it has when it is known.
-    status = state.remote_status if exists and state.remote_status else contact.status
-    _save(client, contact.email, status, data, conf.app_id, result)
-    state_mod.record_synced(
-        key,
-        email=contact.email,
-        status=status,
-        data=contact.filled_data(),
-        orphan_email=orphan,
-        using=using,
-    )
-    if orphan:
-        _delete_addresses(key, [orphan], client, adapter, result, using, conf.app_id)
-    return Outcome.SAVED
-
-
-def _status_to_recreate(state: ContactSyncState, contact: Contact, enabled: bool) -> bool:
-    return bool(enabled and state.remote_status and state.remote_status != contact.status)
-
-
-def _status_for_move(remote_status: str, local_status: str) -> str:
-    """The status of the new address of an email change.
-
-    The contact's own status wins when it is known (an unsubscribe made in Sendflare is kept);
-    Unsubscribed wins over Confirmed either way: a change of address never re-subscribes anyone.
-    """
-    if UNSUBSCRIBED in (remote_status, local_status):
-        return UNSUBSCRIBED
-    return remote_status or local_status
-
-
-def _save(
-    client: SendflareClient,
-    email: str,
-    status: str,
-    data: dict[str, str],
-    app_id: str | None,
-    result: UserResult,
-) -> None:
-    result.calls += 1
-    client.save_contact(email=email, status=status, data=data, app_id=app_id)
-
-
-def _delete(client: SendflareClient, email: str, app_id: str | None, result: UserResult) -> None:
-    result.calls += 1
-    client.delete_contact(email=email, app_id=app_id)
-
-
-def _delete_addresses(
-    key: str,
-    addresses: Iterable[str],
-    client: SendflareClient,
-    adapter: ContactAdapter,
-    result: UserResult,
-    using: str,
-    app_id: str | None,
-) -> bool:
-    """Delete the contacts at these addresses, except those another synced user also has."""
-    deleted = False
-    done: set[str] = set()
-    for address in addresses:
-        email_key = normalize_email(address)
-        if not email_key or email_key in done:
-            continue
-        done.add(email_key)
-        others = state_mod.users_with_address(adapter, email_key, exclude_key=key)
-        if others:
-            logger.info(
-                "Sendflare: kept the contact %s of user %s: user(s) %s also have it",
-                address,
-                key,
-                ", ".join(others),
-            )
-        else:
-            _delete(client, address.strip(), app_id, result)
-            deleted = True
-        state_mod.clear_synced_email(key, email_key, using=using)
-        result.email = result.email or address.strip()
-    return deleted
-
-
-# The admin's actions on failed rows.
-
-
-def retry_changes(ids: Iterable[Any]) -> int:
-    """Put changes back to pending, due now, with their attempts reset; return how many."""
-    return (
-        ContactChange.objects.using(state_mod.db_alias())
-        .filter(id__in=list(ids))
-        .update(
-            state=ContactChange.State.PENDING,
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-    )
-
-
-def retry_failed() -> int:
-    """Put every failed change back to pending (``sync_contacts --retry-failed``)."""
-    ids = (
-        ContactChange.objects.using(state_mod.db_alias())
-        .filter(state=ContactChange.State.FAILED)
-        .values_list("id", flat=True)
-    )
-    return retry_changes(list(ids))
-
-
-def discard_changes(ids: Iterable[Any]) -> int:
-    """Delete changes without delivering them; return how many."""
-    deleted, _ = ContactChange.objects.using(state_mod.db_alias()).filter(id__in=list(ids)).delete()
-    return deleted
-
-
-# The admin's actions on users.
-
-
-def sync_users(
-    users: Iterable[Model], *, client: SendflareClient | None = None
-) -> list[UserResult]:
-    """Sync these users now ("Sync to Sendflare"); return a result per user.
-
-    Clears their do-not-sync marks (syncing a user on purpose undoes "Delete Sendflare
-    contact"), records a change for each and delivers them through the outbox, so that the
-    same rules apply as for any change and a worker delivering at the same time is not raced.
-    """
-    users = list(users)
-    keys = [state_mod.user_key(u) for u in users]
-    adapter = get_adapter()
-    with transaction.atomic(using=state_mod.db_alias()):
-        state_mod.set_do_not_sync(keys, False)
-        for user in users:
-            record_change(user, SAVE, email=adapter.get_email(user))
-    by_key = deliver_users(keys, client=client)
-    return [by_key.get(key) or UserResult(key, Outcome.BUSY) for key in keys]
-
-
-def delete_user_contacts(
-    users: Iterable[Model], *, client: SendflareClient | None = None
-) -> list[UserResult]:
-    """Delete the contacts of these users and mark them do-not-sync ("Delete Sendflare contact").
-
-    The mark is set first, so that no sync re-creates the contact meanwhile. A deletion that
-    fails on a transient error is left in the outbox, where the worker finishes it.
-    """
-    conf = get_settings()
-    client = client or get_client(conf)
-    adapter = get_adapter()
-    using = state_mod.db_alias()
-    token = state_mod.new_lease_token()
-    results = []
-    for user in users:
-        key = state_mod.user_key(user)
-        result = UserResult(key, Outcome.DELETED, email=adapter.get_email(user))
-        results.append(result)
-        state_mod.set_do_not_sync([key], True)
-        if not state_mod.take_lease(
-            key, token, now=timezone.now(), seconds=LEASE_SECONDS, using=using
-        ):
-            result.outcome, result.error = Outcome.BUSY, "being delivered; try again shortly"
-            continue
-        try:
-            state = ContactSyncState.objects.using(using).get(user_key=key)
-            targets = [state.orphan_email, adapter.get_email(user)]
-            if state.synced_at is not None:
-                targets.insert(0, state.synced_email)
-            targets = list(dict.fromkeys(t.strip() for t in targets if t and t.strip()))
-            if not targets:
-                result.outcome, result.error = Outcome.SKIPPED, "no address: nothing to delete"
-            deleted = False
-            for target in targets:
-                try:
-                    deleted |= _delete_addresses(
-                        key, [target], client, adapter, result, using, conf.app_id
-                    )
-                except SendflareAPIError as error:
-                    result.outcome, result.error = Outcome.FAILED, str(error)
-                    if error.retryable or error.account_level:
-                        # Leave the address in the state and a change in the outbox: the
-                        # worker finishes the deletion (do-not-sync users get deletes only).
-                        state_mod.record_synced(
-                            key, email=target, status=None, data={}, using=using
-                        )
-                        record_change(user, SAVE, email=result.email)
-                        result.outcome = Outcome.RETRY
-                    break
-            if result.outcome in (Outcome.FAILED, Outcome.RETRY):
-                continue
-            if targets and not deleted:
-                result.outcome = Outcome.SKIPPED
-                result.error = "the address is shared with another user: contact kept"
-            # The pending changes are moot: the user is not synced any more.
-            ContactChange.objects.using(using).filter(user_key=key).delete()
-        finally:
-            state_mod.release_lease(key, token, using=using)
-    return results
-
-
-def contact_addresses(user: Model) -> list[str]:
-    """The addresses a deletion of this user's contact would delete (for the confirmation page)."""
-    adapter = get_adapter()
-    state = (
-        ContactSyncState.objects.using(state_mod.db_alias())
-        .filter(user_key=state_mod.user_key(user))
-        .first()
-    )
-    candidates = [adapter.get_email(user)]
-    if state is not None:
-        candidates += [state.synced_email, state.orphan_email]
-    seen: dict[str, str] = {}
-    for address in candidates:
-        if address and address.strip():
-            seen.setdefault(normalize_email(address), address.strip())
-    return list(seen.values())

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from ..models import DELETE, SAVE
+from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
 from .config import enqueue_task_enabled, recording_enabled
 
@@ -82,7 +82,7 @@ def user_post_save(
 
     record_change(
         instance,
-        SAVE,
+        str(ContactChange.Kind.SAVE),
         email=adapter.get_email(instance),
         previous_email=previous,
         using=using,
@@ -100,7 +100,7 @@ def user_post_delete(
 
     record_change(
         instance,
-        DELETE,
+        str(ContactChange.Kind.DELETE),
         email=get_adapter().get_email(instance),
         using=using,
     )
@@ -130,11 +130,3 @@ def connect_receivers() -> None:
         user_post_delete, sender=user_model, dispatch_uid=f"{_DISPATCH}.post_delete"
     )
     from . import checks  # noqa: F401 - registers the contact checks
-
-
-def disconnect_receivers() -> None:
-    """Disconnect them (tests, or a project that records changes its own way)."""
-    user_model = get_user_model()
-    pre_save.disconnect(sender=user_model, dispatch_uid=f"{_DISPATCH}.pre_save")
-    post_save.disconnect(sender=user_model, dispatch_uid=f"{_DISPATCH}.post_save")
-    post_delete.disconnect(sender=user_model, dispatch_uid=f"{_DISPATCH}.post_delete")

@@ -14,10 +14,8 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .sync import RemoteContact
+from .remote import RemoteContact
 
 # SQLite's default limit on the variables of one statement is 999 before 3.32.
 _QUERY_CHUNK = 900
@@ -97,8 +95,6 @@ class RemoteIndex:
 
 
 def _remote_contact(email: str, status: str, data: str) -> RemoteContact:
-    from .sync import RemoteContact
-
     return RemoteContact(email, status, tuple((name, value) for name, value in json.loads(data)))
 
 

@@ -1,19 +1,16 @@
-"""The per-user sync state: what is known of each contact, do-not-sync marks, delivery leases."""
+"""The per-user sync state: what is known of each contact, and do-not-sync marks."""
 
 from __future__ import annotations
 
-import datetime
-import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from django.db import router
-from django.db.models import F, Model, Q
+from django.db.models import F, Model
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from ..models import ContactSyncState
-from .adapter import ContactAdapter
+from .adapter import ContactAdapter, normalize_email
 
 
 def user_key(user: Model) -> str:
@@ -24,69 +21,6 @@ def user_key(user: Model) -> str:
 def db_alias() -> str:
     """The database the outbox and the sync state are written to."""
     return router.db_for_write(ContactSyncState)
-
-
-def new_lease_token() -> str:
-    return uuid.uuid4().hex
-
-
-def take_lease(
-    key: str, token: str, *, now: datetime.datetime, seconds: float, using: str | None = None
-) -> bool:
-    """Take the delivery lease of one user; False when another worker holds it.
-
-    The conditional UPDATE is atomic on every backend: of two workers, one changes the row and
-    the other finds the lease taken (on PostgreSQL the second waits for the first to commit,
-    then re-reads the row).
-    """
-    using = using or db_alias()
-    ContactSyncState.objects.using(using).get_or_create(user_key=key)
-    taken = (
-        ContactSyncState.objects.using(using)
-        .filter(user_key=key)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + datetime.timedelta(seconds=seconds), lease_token=token)
-    )
-    return taken == 1
-
-
-def release_lease(key: str, token: str, *, using: str | None = None) -> None:
-    """Give the lease back (only if this worker still holds it)."""
-    ContactSyncState.objects.using(using or db_alias()).filter(
-        user_key=key, lease_token=token
-    ).update(lease_until=None, lease_token="")
-
-
-def record_synced(
-    key: str,
-    *,
-    email: str,
-    status: str | None,
-    data: Mapping[str, str],
-    orphan_email: str | None = None,
-    using: str | None = None,
-) -> None:
-    """Remember that the contact of ``key`` now is ``email`` with ``data`` (and ``status``)."""
-    values: dict[str, Any] = {
-        "synced_email": email,
-        "synced_data": {k: v for k, v in sorted(data.items()) if v != ""},
-        "synced_at": timezone.now(),
-    }
-    if status:
-        values["remote_status"] = status
-    if orphan_email is not None:
-        values["orphan_email"] = orphan_email
-    ContactSyncState.objects.using(using or db_alias()).update_or_create(
-        user_key=key, defaults=values
-    )
-
-
-def record_remote_status(keys_statuses: Iterable[tuple[str, str]]) -> None:
-    """Remember statuses seen by a full sync (status differences), without other changes."""
-    for key, status in keys_statuses:
-        ContactSyncState.objects.using(db_alias()).update_or_create(
-            user_key=key, defaults={"remote_status": status}
-        )
 
 
 def do_not_sync_keys() -> set[str]:
@@ -116,28 +50,6 @@ def set_do_not_sync(keys: Iterable[str], value: bool) -> int:
     return changed
 
 
-def forget(key: str, *, using: str | None = None) -> None:
-    """Drop the state of a user whose contact is gone for good (the user was deleted)."""
-    ContactSyncState.objects.using(using or db_alias()).filter(user_key=key).delete()
-
-
-def clear_synced_email(key: str, email_key: str, *, using: str | None = None) -> None:
-    """The contact at ``email_key`` was deleted: forget it as synced (or as the orphan)."""
-    using = using or db_alias()
-    state = ContactSyncState.objects.using(using).filter(user_key=key).first()
-    if state is None:
-        return
-    changes: dict[str, Any] = {}
-    if state.synced_email and state.synced_email.strip().lower() == email_key:
-        changes.update(synced_email="", synced_data={}, synced_at=timezone.now())
-    if state.orphan_email and state.orphan_email.strip().lower() == email_key:
-        changes["orphan_email"] = ""
-    if changes:
-        ContactSyncState.objects.using(using).filter(pk=state.pk).update(
-            **changes, updated_at=timezone.now()
-        )
-
-
 def users_with_address(
     adapter: ContactAdapter, email_key: str, *, exclude_key: str | None = None
 ) -> list[str]:
@@ -146,6 +58,7 @@ def users_with_address(
     Two users with one address are a conflict: neither is synced, and deleting one of them
     does not delete the contact the other one still has.
     """
+    email_key = normalize_email(email_key)
     if not email_key:
         return []
     queryset = adapter.get_queryset()

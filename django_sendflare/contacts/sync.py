@@ -2,10 +2,13 @@
 
 Three steps, so that the diff can be tested without a server:
 
-* :func:`fetch_remote` reads the contact list page by page (I/O);
+* :func:`fetch_remote` reads the contact list (the client's ``iter_contacts``; I/O);
 * :func:`plan` compares the users' contacts with the remote ones. It is pure: creates, updates,
   re-creates, remote contacts without a user (``extras``), conflicts and status differences;
-* :func:`apply` makes the calls, one per item, and returns a result per item.
+* :func:`apply` carries out each item: an item of a user hands that user to a
+  :class:`~.reconcile.Reconciliation`, which takes the user's lease and re-reads the user and
+  its state before each call (a user deleted meanwhile is not re-created), with the listing as
+  its view of Sendflare (a failed page proves nothing absent).
 
 :func:`run_sync` strings them together for ``manage.py sync_contacts``. Users are streamed from
 the database in chunks and compared against the remote list kept in a temporary file
@@ -17,120 +20,170 @@ from __future__ import annotations
 import datetime
 import itertools
 import logging
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from django.db.models import Model
 
 from ..client import MAX_PAGE_SIZE, SendflareClient, get_client
 from ..conf import get_settings
 from ..exceptions import SendflareAPIError, SendflareConfigurationError
+from ..models import ContactSyncState
+from ..queue import Lease
 from . import state as state_mod
-from .adapter import Contact, ContactAdapter, format_value, get_adapter, normalize_email
+from .adapter import UNSUBSCRIBED, Contact, ContactAdapter, get_adapter
+from .outbox import outbox_queue, user_lease
+from .reconcile import Outcome, Reconciliation
+from .remote import IndexView, ListingScan, RemoteContact, comparable
 from .remote_index import RemoteIndex
+
+__all__ = ["RemoteContact", "SyncPlan", "comparable", "plan", "prune_refusal", "run_sync"]
 
 logger = logging.getLogger(__name__)
 
 #: ``--prune`` refuses to delete more than this share of the remote list without ``--force``.
 PRUNE_MAX_FRACTION = 0.10
-#: Stop reading the list after this many pages in a row failed (the API is down).
-MAX_CONSECUTIVE_PAGE_FAILURES = 3
-
-_ISO_DATE = re.compile(r"^\d{4}-(\d{2})-(\d{2})")
 
 
-def comparable(name: str, value: Any) -> str:
-    """A remote or local data value in the form both sides are compared in.
+@dataclass
+class ItemResult:
+    """The result of one item of a plan."""
 
-    The API documents ``birthday`` as DD/MM yet its example returns 1990-01-01: both mean the
-    same day of the year. Numbers come back as numbers (``vipLevel``): compared as text.
-    """
-    text = format_value(name, value)
-    if name == "birthday":
-        match = _ISO_DATE.match(text)
-        if match:
-            return f"{match.group(2)}/{match.group(1)}"
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteContact:
-    """The parts of a remote contact a sync compares: address, status, the managed data fields."""
-
+    action: str  # create, update, recreate, status, cleanup, delete
     email: str
-    status: str
-    data: tuple[tuple[str, str], ...] = ()
+    user_key: str = ""
+    ok: bool = True
+    error: str = ""
+    skipped: bool = False  # not attempted (an account-level error stopped the run)
+    busy: bool = False  # another worker held the user: it brings the contact up to date
+    calls: int = 0
 
-    @classmethod
-    def from_api(cls, entry: Mapping[str, Any], fields: Iterable[str]) -> RemoteContact:
-        """Keep only what is compared (a list of 100,000 contacts stays small)."""
-        data = tuple((name, comparable(name, entry.get(name))) for name in fields)
-        status = entry.get("status")
-        return cls(
-            email=str(entry.get("emailAddress", "")).strip(),
-            status=status if isinstance(status, str) else "",
-            data=data,
-        )
+
+class UserItem:
+    """An item of the plan that concerns one user: the user is reconciled."""
+
+    action: ClassVar[str]
+    user_key: str
 
     @property
-    def key(self) -> str:
-        return normalize_email(self.email)
+    def email(self) -> str:
+        raise NotImplementedError
 
-    def value(self, name: str) -> str:
-        for field_name, value in self.data:
-            if field_name == name:
-                return value
-        return ""
+    def describe(self) -> str:
+        return f"{self.action:8} {self.email} (user {self.user_key})"
+
+    def apply(self, run: SyncRun) -> ItemResult:
+        return run.reconcile(self)
 
 
 @dataclass(frozen=True)
-class Create:
-    """A user without a contact: create it (with the user's status)."""
+class Create(UserItem):
+    """A user without a contact: create it."""
 
+    action: ClassVar[str] = "create"
     user_key: str
     contact: Contact
 
-    def payload(self) -> dict[str, str]:
-        return self.contact.filled_data()
+    @property
+    def email(self) -> str:
+        return self.contact.email
 
 
 @dataclass(frozen=True)
-class Update:
+class Update(UserItem):
     """A contact whose data differs: save the user's data (the status cannot change)."""
 
+    action: ClassVar[str] = "update"
     user_key: str
     contact: Contact
     remote: RemoteContact
     #: (field, remote value, local value) of each field that differs.
     changes: tuple[tuple[str, str, str], ...]
 
-    def payload(self) -> dict[str, str]:
-        data = self.contact.filled_data()
-        for name, _old, new in self.changes:
-            if new == "":
-                data[name] = ""  # clear a value the user no longer has
-        return data
+    @property
+    def email(self) -> str:
+        return self.remote.email
+
+    def describe(self) -> str:
+        changes = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in self.changes)
+        return f"{super().describe()}: {changes}"
 
 
 @dataclass(frozen=True)
-class Recreate:
-    """A contact whose status differs, with CONTACTS_RECREATE_TO_CHANGE_STATUS: delete, create."""
+class Recreate(UserItem):
+    """A Confirmed contact of a user the adapter says is Unsubscribed, with
+    CONTACTS_RECREATE_TO_CHANGE_STATUS: delete it, create it Unsubscribed. Never the other way
+    (I1: nothing of ours re-subscribes anyone)."""
 
+    action: ClassVar[str] = "recreate"
     user_key: str
     contact: Contact
     remote: RemoteContact
 
+    @property
+    def email(self) -> str:
+        return self.remote.email
+
+    def describe(self) -> str:
+        return f"{super().describe()}: status {self.remote.status} -> {self.contact.status}"
+
 
 @dataclass(frozen=True)
-class StatusDifference:
-    """A contact whose status in Sendflare is not the one the adapter gives the user."""
+class StatusDifference(UserItem):
+    """A contact whose status in Sendflare is not the one the adapter gives the user.
 
+    When Sendflare says Unsubscribed, the user is reconciled (no call: the unsubscribe is
+    recorded, and reported once by ``contact_unsubscribed``).
+    """
+
+    action: ClassVar[str] = "status"
     user_key: str
-    email: str
+    remote_email: str
     remote_status: str
     local_status: str
+
+    @property
+    def email(self) -> str:
+        return self.remote_email
+
+    def describe(self) -> str:
+        return (
+            f"{super().describe()}: {self.remote_status} in Sendflare, {self.local_status} "
+            "here (the API sets it on create only)"
+        )
+
+
+@dataclass(frozen=True)
+class Cleanup(UserItem):
+    """A user with addresses still to delete (an email change or a lost answer left them)."""
+
+    action: ClassVar[str] = "cleanup"
+    user_key: str
+    address: str
+
+    @property
+    def email(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True)
+class DeleteExtra:
+    """A remote contact that no synced user has (``--prune``)."""
+
+    action: ClassVar[str] = "delete"
+    remote: RemoteContact
+
+    @property
+    def email(self) -> str:
+        return self.remote.email
+
+    def describe(self) -> str:
+        return f"delete   {self.email} (no user)"
+
+    def apply(self, run: SyncRun) -> ItemResult:
+        return run.delete_extra(self)
 
 
 @dataclass
@@ -153,6 +206,14 @@ class SyncPlan:
     def calls(self) -> int:
         """API calls needed (without pruning)."""
         return len(self.creates) + len(self.updates) + 2 * len(self.recreates)
+
+    def user_items(self) -> list[UserItem]:
+        """The items that reconcile a user: what differs, and unsubscribes to record."""
+        learn = [d for d in self.status_differences if d.remote_status == UNSUBSCRIBED]
+        items: dict[str, UserItem] = {}
+        for item in [*self.creates, *self.updates, *self.recreates, *learn]:
+            items.setdefault(item.user_key, item)  # one reconciliation per user
+        return list(items.values())
 
 
 #: Users compared per round trip to the remote index.
@@ -219,7 +280,7 @@ def _plan(
                 new_seen[key] = (user_key, "create")
                 continue
             status_differs = bool(existing.status) and existing.status != contact.status
-            if status_differs and recreate_to_change_status:
+            if status_differs and recreate_to_change_status and contact.status == UNSUBSCRIBED:
                 recreates[key] = Recreate(user_key, contact, existing)
                 new_seen[key] = (user_key, "recreate")
                 continue
@@ -227,7 +288,7 @@ def _plan(
                 differences[key] = StatusDifference(
                     user_key, existing.email, existing.status, contact.status
                 )
-            changes = _changes(contact, existing)
+            changes = existing.changes(contact)
             if changes:
                 updates[key] = Update(user_key, contact, existing, changes)
                 new_seen[key] = (user_key, "update")
@@ -245,23 +306,15 @@ def _plan(
     return result
 
 
-def _changes(contact: Contact, existing: RemoteContact) -> tuple[tuple[str, str, str], ...]:
-    """(field, remote value, local value) of each data field that differs."""
-    return tuple(
-        (name, existing.value(name), value)
-        for name, value in contact.data.items()
-        if comparable(name, value) != existing.value(name)
-    )
-
-
 def prune_refusal(
     sync_plan: SyncPlan, *, complete: bool, force: bool, max_fraction: float = PRUNE_MAX_FRACTION
 ) -> str | None:
     """Why the extras must not be deleted, or None when pruning may go ahead."""
+    if not complete:
+        # The pages not read may hold extras too: pruning part of them would mislead.
+        return "some pages of the contact list could not be read, so nothing is pruned"
     if not sync_plan.extras:
         return None
-    if not complete:
-        return "some pages of the contact list could not be read, so nothing is pruned"
     share = len(sync_plan.extras) / max(sync_plan.remote_count, 1)
     if share > max_fraction and not force:
         return (
@@ -283,13 +336,21 @@ class RemoteListing:
     """The contacts read from the API (in a :class:`RemoteIndex`), and whether all were read."""
 
     index: RemoteIndex = field(default_factory=RemoteIndex)
-    pages_read: int = 0
-    failed_pages: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    page_size: int = MAX_PAGE_SIZE
+    #: Set when a page failed: the contacts after it are unknown (not absent).
+    error: str = ""
 
     @property
     def complete(self) -> bool:
-        return not self.failed_pages
+        return not self.error
+
+    @property
+    def pages_read(self) -> int:
+        return max(1, math.ceil(self.index.count / self.page_size)) if self.index.count else 0
+
+    @property
+    def errors(self) -> list[str]:
+        return [self.error] if self.error else []
 
 
 def fetch_remote(
@@ -300,63 +361,41 @@ def fetch_remote(
     page_size: int = MAX_PAGE_SIZE,
     on_page: Callable[[int, int | None], None] | None = None,
 ) -> RemoteListing:
-    """Read every page of the contact list (the client retries each page on transient errors).
+    """Read the contact list (the client retries each page on transient errors).
 
-    A page that still fails is skipped and noted: what is missing then is neither pruned nor
-    trusted (its users are saved, which is harmless: a save of an existing contact updates it).
-    Raises :class:`SyncAborted` when the first page, or several pages in a row, fail, or on an
-    account-level error: then nothing can be compared.
+    A page that still fails ends the read: what was read is kept, and the listing is marked
+    incomplete, so that nothing missing from it is pruned or taken as absent (I4). Raises
+    :class:`SyncAborted` when nothing could be read, or on an account-level error.
     """
-    listing = RemoteListing()
+    listing = RemoteListing(page_size=page_size)
+    fields = tuple(fields)
     try:
-        _read_pages(client, listing, app_id, tuple(fields), page_size, on_page)
-    except BaseException:
-        listing.index.close()
-        raise
+        batch: list[RemoteContact] = []
+        for entry in client.iter_contacts(app_id=app_id, page_size=page_size):
+            batch.append(RemoteContact.from_api(entry, fields))
+            if len(batch) == page_size:
+                listing.index.add(batch)
+                batch = []
+                if on_page is not None:
+                    on_page(listing.index.count, None)
+        listing.index.add(batch)
+    except SendflareAPIError as error:
+        listing.index.add(batch)
+        _listing_failed(listing, str(error), error.account_level)
+    except Exception as error:
+        # The limiter's store or a library failed: reported, never raised raw.
+        listing.index.add(batch)
+        logger.warning("Sendflare: reading the contact list failed: %r", error)
+        _listing_failed(listing, f"the list could not be read ({type(error).__name__})", False)
     return listing
 
 
-def _read_pages(
-    client: SendflareClient,
-    listing: RemoteListing,
-    app_id: str,
-    fields: tuple[str, ...],
-    page_size: int,
-    on_page: Callable[[int, int | None], None] | None,
-) -> None:
-    page = 1
-    total: int | None = None
-    consecutive = 0
-    while True:
-        try:
-            result = client.list_contacts(app_id=app_id, page=page, page_size=page_size)
-        except SendflareAPIError as error:
-            listing.failed_pages.append(page)
-            listing.errors.append(f"page {page}: {error}")
-            consecutive += 1
-            logger.warning("Sendflare: page %d of the contact list failed: %s", page, error)
-            if error.account_level or (page == 1 and total is None):
-                raise SyncAborted(f"The contact list cannot be read: {error}") from error
-            if consecutive >= MAX_CONSECUTIVE_PAGE_FAILURES:
-                raise SyncAborted(
-                    f"{consecutive} pages of the contact list failed in a row: {error}"
-                ) from error
-            if total is not None and page >= -(-total // page_size):
-                return
-            page += 1
-            continue
-        consecutive = 0
-        listing.pages_read += 1
-        if result.total is not None:
-            total = result.total
-        listing.index.add(RemoteContact.from_api(entry, fields) for entry in result.contacts)
-        if on_page is not None:
-            on_page(listing.index.count, total)
-        if not result.contacts or len(result.contacts) < page_size:
-            return
-        if total is not None and page * page_size >= total:
-            return
-        page += 1
+def _listing_failed(listing: RemoteListing, error: str, account_level: bool) -> None:
+    logger.warning("Sendflare: the contact list could not be read to the end: %s", error)
+    if account_level or listing.index.count == 0:
+        listing.index.close()
+        raise SyncAborted(f"The contact list cannot be read: {error}")
+    listing.error = f"after {listing.index.count} contact(s): {error}"
 
 
 @dataclass
@@ -397,19 +436,17 @@ def iter_local(
         yield key, contact
 
 
+def cleanup_items(chunk_size: int = 2000) -> Iterator[Cleanup]:
+    """Users whose state holds addresses still to delete (I3: deleted without ``--prune``)."""
+    states = ContactSyncState.objects.using(state_mod.db_alias()).values_list(
+        "user_key", "stale_emails"
+    )
+    for key, stale in states.iterator(chunk_size=chunk_size):
+        if stale:
+            yield Cleanup(key, stale[0])
+
+
 # Carrying it out.
-
-
-@dataclass
-class ItemResult:
-    """The result of one action of a plan."""
-
-    action: str  # create, update, recreate, delete
-    email: str
-    user_key: str = ""
-    ok: bool = True
-    error: str = ""
-    skipped: bool = False  # not attempted (an account-level error stopped the run)
 
 
 @dataclass
@@ -425,98 +462,115 @@ class ApplyReport:
         return [r for r in self.results if not r.ok]
 
     def count(self, action: str, *, ok: bool = True) -> int:
-        return sum(1 for r in self.results if r.action == action and r.ok is ok and not r.skipped)
+        return sum(
+            1
+            for r in self.results
+            if r.action == action and r.ok is ok and not r.skipped and not r.busy
+        )
 
 
-def apply(
-    sync_plan: SyncPlan,
-    client: SendflareClient,
-    *,
-    app_id: str,
-    prune: bool = False,
-    record_state: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> ApplyReport:
-    """Make the calls of ``sync_plan``: creates, updates, re-creates and (with ``prune``) deletes.
+class SyncRun:
+    """What the items of one full sync share: the client, the adapter, the lease, the view."""
 
-    Each item is tried once more by the client on a transient error; a failure is reported and
-    the run goes on, except after an account-level error (bad token, expired subscription),
-    which stops it: every later call would fail the same way.
-    """
-    report = ApplyReport()
-    items: list[tuple[str, Any]] = [("create", c) for c in sync_plan.creates]
-    items += [("update", u) for u in sync_plan.updates]
-    items += [("recreate", r) for r in sync_plan.recreates]
-    if prune:
-        items += [("delete", e) for e in sync_plan.extras]
-    total = len(items)
-    for done, (action, item) in enumerate(items, start=1):
-        email = item.email if action == "delete" else item.contact.email
-        result = ItemResult(action, email, "" if action == "delete" else item.user_key)
-        report.results.append(result)
-        if report.account_error:
-            result.ok, result.skipped, result.error = False, True, report.account_error
-            continue
+    def __init__(
+        self,
+        client: SendflareClient,
+        adapter: ContactAdapter,
+        *,
+        app_id: str,
+        view: IndexView,
+        lease: Lease,
+        recreate_to_change_status: bool,
+    ) -> None:
+        self.client = client
+        self.adapter = adapter
+        self.app_id = app_id
+        self.view = view
+        self.lease = lease
+        self.recreate_to_change_status = recreate_to_change_status
+        self.queue = outbox_queue()
+        self.report = ApplyReport()
+
+    def reconcile(self, item: UserItem) -> ItemResult:
+        """Bring the item's user up to date, from the user's state now (not the plan's)."""
+        result = Reconciliation(
+            item.user_key,
+            client=self.client,
+            adapter=self.adapter,
+            app_id=self.app_id,
+            lease=self.lease,
+            view=self.view,
+            recreate_to_change_status=self.recreate_to_change_status,
+        ).run()
+        item_result = ItemResult(
+            item.action, result.email or item.email, item.user_key, calls=result.calls
+        )
+        if result.outcome is Outcome.BUSY:
+            item_result.busy = True
+        elif result.ok:
+            # Up to date from the user's current state: the outbox rows read are resolved.
+            self.queue.delete(result.row_ids)
+        else:
+            item_result.ok, item_result.error = False, result.error
+            if result.account_level:
+                self.report.account_error = result.error
+        return item_result
+
+    def delete_extra(self, item: DeleteExtra) -> ItemResult:
+        """Delete a contact no synced user has, unless a user has taken the address since."""
+        result = ItemResult(item.action, item.email)
+        if state_mod.users_with_address(self.adapter, item.remote.key):
+            result.skipped = True
+            return result
+        result.calls = 1
         try:
-            _apply_one(client, action, item, app_id, report)
+            self.client.delete_contact(email=item.email, app_id=self.app_id)
         except SendflareAPIError as error:
             result.ok, result.error = False, str(error)
             if error.account_level:
-                report.account_error = str(error)
-            logger.warning("Sendflare: %s of contact %s failed: %s", action, email, error)
-        except ValueError as error:
-            result.ok, result.error = False, str(error)
-        else:
-            if record_state and action != "delete":
-                _record(action, item)
+                self.report.account_error = str(error)
+        except Exception as error:
+            logger.warning("Sendflare: deleting %s failed: %r", item.email, error)
+            result.ok, result.error = False, f"the call failed ({type(error).__name__})"
+        return result
+
+
+def apply(
+    items: Iterable[UserItem | DeleteExtra],
+    run: SyncRun,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ApplyReport:
+    """Carry out ``items`` (each knows how); return a result per item.
+
+    A failure is reported and the run goes on, except after an account-level error (bad token,
+    expired subscription), which stops it: every later call would fail the same way.
+    """
+    items = list(items)
+    report = run.report
+    for done, item in enumerate(items, start=1):
+        if report.account_error:
+            report.results.append(
+                ItemResult(
+                    item.action,
+                    item.email,
+                    getattr(item, "user_key", ""),
+                    ok=False,
+                    skipped=True,
+                    error=report.account_error,
+                )
+            )
+            continue
+        result = item.apply(run)
+        report.calls += result.calls
+        report.results.append(result)
+        if not result.ok:
+            logger.warning(
+                "Sendflare: %s of contact %s failed: %s", item.action, item.email, result.error
+            )
         if progress is not None:
-            progress(done, total)
+            progress(done, len(items))
     return report
-
-
-def _apply_one(
-    client: SendflareClient, action: str, item: Any, app_id: str, report: ApplyReport
-) -> None:
-    if action == "create":
-        report.calls += 1
-        client.save_contact(
-            email=item.contact.email,
-            status=item.contact.status,
-            data=item.payload(),
-            app_id=app_id,
-        )
-    elif action == "update":
-        report.calls += 1
-        # The status applies on create only; send the contact's own, so nothing can flip it.
-        client.save_contact(
-            email=item.remote.email,
-            status=item.remote.status or item.contact.status,
-            data=item.payload(),
-            app_id=app_id,
-        )
-    elif action == "recreate":
-        report.calls += 1
-        client.delete_contact(email=item.remote.email, app_id=app_id)
-        report.calls += 1
-        client.save_contact(
-            email=item.contact.email,
-            status=item.contact.status,
-            data=item.contact.filled_data(),
-            app_id=app_id,
-        )
-    else:
-        report.calls += 1
-        client.delete_contact(email=item.email, app_id=app_id)
-
-
-def _record(action: str, item: Any) -> None:
-    if action == "update":
-        email, status = item.remote.email, item.remote.status
-    else:
-        email, status = item.contact.email, item.contact.status
-    state_mod.record_synced(
-        item.user_key, email=email, status=status, data=item.contact.filled_data()
-    )
 
 
 # The whole run.
@@ -533,6 +587,8 @@ class SyncReport:
     prune_refused: str | None = None
     invalid: list[tuple[str, str]] = field(default_factory=list)
     dry_run: bool = False
+    #: Contacts read again for statuses a failed page hid (email changes only).
+    contacts_reread: int = 0
 
     @property
     def ok(self) -> bool:
@@ -572,34 +628,40 @@ def run_sync(
         page_size=page_size,
         on_page=on_remote_page,
     )
-    problems = LocalProblems()
-    try:
+    with listing.index:
+        problems = LocalProblems()
         sync_plan = plan(
             iter_local(adapter, since=since, chunk_size=chunk_size, problems=problems),
             listing.index,
             recreate_to_change_status=conf.contacts_recreate_to_change_status,
         )
-    finally:
-        # The remote list is no longer needed: the plan keeps what it acts on.
-        listing.index.close()
-    report = SyncReport(
-        plan=sync_plan,
-        listing=listing,
-        prune_requested=prune,
-        invalid=problems.invalid,
-        dry_run=dry_run,
-    )
-    if prune:
-        report.prune_refused = prune_refusal(sync_plan, complete=listing.complete, force=force)
-    if not dry_run:
-        state_mod.record_remote_status(
-            (d.user_key, d.remote_status) for d in sync_plan.status_differences
+        report = SyncReport(
+            plan=sync_plan,
+            listing=listing,
+            prune_requested=prune,
+            invalid=problems.invalid,
+            dry_run=dry_run,
         )
-        report.applied = apply(
-            sync_plan,
+        if prune:
+            report.prune_refused = prune_refusal(sync_plan, complete=listing.complete, force=force)
+
+        if dry_run:
+            return report
+        scan = ListingScan(client, app_id=conf.app_id, fields=adapter.fields, page_size=page_size)
+        run = SyncRun(
             client,
+            adapter,
             app_id=conf.app_id,
-            prune=prune and report.prune_refused is None,
-            progress=progress,
+            view=IndexView(listing.index, complete=listing.complete, fallback=scan),
+            lease=user_lease(),
+            recreate_to_change_status=conf.contacts_recreate_to_change_status,
         )
+        items: list[UserItem | DeleteExtra] = [*sync_plan.user_items()]
+        planned = {item.user_key for item in sync_plan.user_items()}
+        items += [c for c in cleanup_items(chunk_size) if c.user_key not in planned]
+        if prune and report.prune_refused is None:
+            items += [DeleteExtra(extra) for extra in sync_plan.extras]
+        with run.lease:
+            report.applied = apply(items, run, progress=progress)
+        report.contacts_reread = scan.contacts_read
     return report

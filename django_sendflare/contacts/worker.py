@@ -43,7 +43,9 @@ def run_worker(
         except DatabaseError:
             logger.exception("Sendflare worker: database error; retrying in %.0fs", interval)
         else:
-            if on_report is not None and report.results:
+            # A user held by another worker is no news: the lease expires or is released.
+            news = [r for r in report.results if r.outcome is not Outcome.BUSY]
+            if on_report is not None and news:
                 on_report(report)
             if report.account_error:
                 wait = max(interval, ACCOUNT_ERROR_WAIT)

@@ -3,7 +3,9 @@
 It has the methods the contact code uses (``list_contacts``, ``save_contact``,
 ``delete_contact``) with the API's rules (status on create only; save merges data), and can be
 told to fail: ``down`` (every call fails like an unreachable API), ``fail_next`` (a queue of
-exceptions for the next calls), ``fail_on`` (a predicate per call).
+exceptions for the next calls), ``fail_on`` (a predicate per call), ``lose_answer_on`` (the call
+is done, then its answer is lost). ``on_call`` runs before each call, outside the fake's lock
+(a test makes something happen "meanwhile" there).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_sendflare.client import ContactPage
-from django_sendflare.exceptions import SendflareConnectionError
+from django_sendflare.client import ContactPage, SendflareClient
+from django_sendflare.exceptions import SendflareAmbiguousError, SendflareConnectionError
 
 
 @dataclass
@@ -34,6 +36,8 @@ class FakeClient:
         self.down = False
         self.fail_next: list[Exception] = []
         self.fail_on: Callable[[Call], Exception | None] | None = None
+        self.lose_answer_on: Callable[[Call], bool] | None = None
+        self.on_call: Callable[[Call], None] | None = None
         self.latency = latency
         self.lock = threading.Lock()
 
@@ -54,6 +58,8 @@ class FakeClient:
     # The client's interface.
 
     def _enter(self, call: Call) -> None:
+        if self.on_call is not None:
+            self.on_call(call)
         if self.latency:
             time.sleep(self.latency)
         with self.lock:
@@ -98,8 +104,17 @@ class FakeClient:
                 self.contacts[key] = {"emailAddress": email, "status": status, **(data or {})}
             else:
                 existing.update(data or {})  # status: on create only
+        self._answer(Call("save", email=email))
+
+    def _answer(self, call: Call) -> None:
+        if self.lose_answer_on is not None and self.lose_answer_on(call):
+            raise SendflareAmbiguousError("The answer was lost (fake)")
+
+    # The one pagination: the real client's, over this fake's pages.
+    iter_contacts = SendflareClient.iter_contacts
 
     def delete_contact(self, *, email: str, app_id: str | None = None) -> None:
         self._enter(Call("delete", email=email))
         with self.lock:
             self.contacts.pop(email.strip().lower(), None)
+        self._answer(Call("delete", email=email))

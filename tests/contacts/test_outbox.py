@@ -10,7 +10,7 @@ import responses
 from django.db import transaction
 from django.utils import timezone
 
-from django_sendflare.contacts import outbox
+from django_sendflare.contacts import outbox, services
 from django_sendflare.contacts.outbox import Outcome
 from django_sendflare.exceptions import (
     SendflareAmbiguousError,
@@ -177,7 +177,7 @@ def test_a_user_deleted_after_an_undelivered_email_change_loses_the_synced_addre
     fake_api.reset_calls()
     deliver()
     # The contact is at the old address: that is the one deleted; the new one never existed.
-    assert [(c.method, c.email) for c in fake_api.calls] == [("delete", "old@example.com")]
+    assert [(c.method, c.email) for c in fake_api.writes()] == [("delete", "old@example.com")]
 
 
 def test_created_then_deleted_before_delivery(
@@ -205,13 +205,13 @@ def test_email_change_creates_the_new_address_then_deletes_the_old(
     user.email = "new@example.com"
     user.save()
     deliver()
-    assert [(c.method, c.email, c.status) for c in fake_api.calls] == [
+    assert [(c.method, c.email, c.status) for c in fake_api.writes()] == [
         ("save", "new@example.com", "Unsubscribed"),  # keeps the status the contact had
         ("delete", "old@example.com", ""),
     ]
     assert list(fake_api.contacts) == ["new@example.com"]
     state = state_of(user)
-    assert (state.synced_email, state.orphan_email) == ("new@example.com", "")
+    assert (state.synced_email, state.stale_emails) == ("new@example.com", [])
 
 
 def test_email_change_of_a_contact_this_package_never_saw(
@@ -223,7 +223,7 @@ def test_email_change_of_a_contact_this_package_never_saw(
     user.email = "new@example.com"
     user.save()
     deliver()
-    assert [(c.method, c.email) for c in fake_api.calls] == [
+    assert [(c.method, c.email) for c in fake_api.writes()] == [
         ("save", "new@example.com"),
         ("delete", "old@example.com"),
     ]
@@ -242,7 +242,7 @@ def test_email_change_when_the_create_fails_keeps_the_old_contact(
     assert list(fake_api.contacts) == ["old@example.com"]  # no contact lost
     fake_api.reset_calls()
     deliver()
-    assert [(c.method, c.email) for c in fake_api.calls] == [
+    assert [(c.method, c.email) for c in fake_api.writes()] == [
         ("save", "new@example.com"),
         ("delete", "old@example.com"),
     ]
@@ -262,12 +262,12 @@ def test_email_change_when_the_delete_fails_leaves_no_orphan(
     report = deliver()
     assert report.count(Outcome.RETRY) == 1
     assert sorted(fake_api.contacts) == ["new@example.com", "old@example.com"]
-    assert state_of(user).orphan_email == "old@example.com"
+    assert state_of(user).stale_emails == ["old@example.com"]
     fake_api.fail_on = None
     fake_api.reset_calls()
     deliver()
     # The new address exists already: only the old one is deleted.
-    assert [(c.method, c.email) for c in fake_api.calls] == [("delete", "old@example.com")]
+    assert [(c.method, c.email) for c in fake_api.writes()] == [("delete", "old@example.com")]
     assert list(fake_api.contacts) == ["new@example.com"]
 
 
@@ -327,7 +327,7 @@ def test_a_permanent_error_parks_the_change_at_once(
     deliver()
     assert fake_api.calls == []
     # ...until someone retries them (the admin's Retry, or --retry-failed).
-    assert outbox.retry_changes([row.id]) == 1
+    assert services.retry_changes([row.id]) == 1
     deliver()
     assert [c.method for c in fake_api.calls] == ["save"]
     assert ContactChange.objects.count() == 0
@@ -344,10 +344,17 @@ def test_transient_errors_park_the_change_after_max_attempts(
     assert failed()[0].attempts == 3
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    assert 15 <= outbox.backoff(1) <= 30
-    assert 60 <= outbox.backoff(3) <= 120
-    assert outbox.backoff(30) <= outbox.BACKOFF_CAP
+def test_a_transient_failure_waits_for_the_backoff(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    make_user("a@example.com")
+    fake_api.down = True
+    before = timezone.now()
+    deliver()
+    row = pending()[0]
+    # The queue's first backoff: 15-30 s (retry.backoff_delay with base 30 s).
+    assert before + datetime.timedelta(seconds=15) <= row.next_attempt_at
+    assert row.next_attempt_at <= timezone.now() + datetime.timedelta(seconds=30)
 
 
 def test_an_account_level_error_stops_the_run(

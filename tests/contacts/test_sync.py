@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from django_sendflare.contacts import sync
+from django_sendflare.contacts.adapter import ContactAdapter
 from django_sendflare.contacts.state import set_do_not_sync
 from django_sendflare.exceptions import (
     SendflareAuthenticationError,
@@ -78,11 +79,21 @@ def test_updates_keep_the_contacts_status(users: list[Any], fake_api: FakeClient
     assert ContactSyncState.objects.get(user_key=str(users[3].pk)).remote_status == ("Unsubscribed")
 
 
+class NewsletterAdapter(ContactAdapter):
+    """u3 turned the newsletter off in the app: Unsubscribed."""
+
+    def get_status(self, user: Any) -> str:
+        return "Unsubscribed" if user.email == "u3@example.com" else "Confirmed"
+
+
 def test_recreate_to_change_status_only_when_the_setting_asks(
     users: list[Any], fake_api: FakeClient, settings: Any
 ) -> None:
     seed_remote(fake_api, users)
-    fake_api.get("u3@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
+    settings.SENDFLARE = {
+        **settings.SENDFLARE,
+        "CONTACT_ADAPTER": "tests.contacts.test_sync.NewsletterAdapter",
+    }
     sync.run_sync()
     assert fake_api.writes() == []
     settings.SENDFLARE = {**settings.SENDFLARE, "CONTACTS_RECREATE_TO_CHANGE_STATUS": True}
@@ -91,7 +102,17 @@ def test_recreate_to_change_status_only_when_the_setting_asks(
         ("delete", "u3@example.com"),
         ("save", "u3@example.com"),
     ]
-    assert fake_api.get("u3@example.com")["status"] == "Confirmed"  # type: ignore[index]
+    assert fake_api.get("u3@example.com")["status"] == "Unsubscribed"  # type: ignore[index]
+
+
+def test_recreate_never_resubscribes(users: list[Any], fake_api: FakeClient, settings: Any) -> None:
+    # I1: an Unsubscribed contact is never re-created Confirmed, whatever the setting.
+    seed_remote(fake_api, users)
+    fake_api.get("u3@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
+    settings.SENDFLARE = {**settings.SENDFLARE, "CONTACTS_RECREATE_TO_CHANGE_STATUS": True}
+    sync.run_sync()
+    assert fake_api.writes() == []
+    assert fake_api.get("u3@example.com")["status"] == "Unsubscribed"  # type: ignore[index]
 
 
 def test_prune_deletes_extras(users: list[Any], fake_api: FakeClient) -> None:
@@ -125,11 +146,11 @@ def test_nothing_is_pruned_when_a_page_failed(users: list[Any], fake_api: FakeCl
         SendflareServerError("HTTP 502") if call.method == "list" and call.page == 2 else None
     )
     report = sync.run_sync(prune=True, force=True, page_size=4)
-    assert report.listing.failed_pages == [2]
+    assert not report.listing.complete and "after 4 contact(s)" in report.listing.error
     assert report.prune_refused and "could not be read" in report.prune_refused
     assert all(c.method != "delete" for c in fake_api.calls)
-    # The users whose contacts were on the missing page are saved again: harmless.
-    assert {c.email for c in fake_api.writes()} == {f"u{i}@example.com" for i in range(4, 8)}
+    # The users whose contacts were not read are saved again (an update: harmless).
+    assert {c.email for c in fake_api.writes()} == {f"u{i}@example.com" for i in range(4, 10)}
     assert not report.ok
 
 

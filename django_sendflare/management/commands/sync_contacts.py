@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ...client import MAX_PAGE_SIZE
-from ...contacts import outbox, sync, worker
+from ...contacts import outbox, services, sync, worker
 from ...exceptions import SendflareConfigurationError
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -137,7 +137,7 @@ class Command(BaseCommand):
 
     def _pending(self, options: dict[str, Any]) -> None:
         if options["retry_failed"]:
-            self.stdout.write(f"{outbox.retry_failed()} failed change(s) put back to pending.")
+            self.stdout.write(f"{services.retry_failed()} failed change(s) put back to pending.")
         report = outbox.deliver_pending(batch_size=options["batch_size"])
         self._print_delivery(report, options)
         self.stdout.write(f"Delivered: {report.summary()}.")
@@ -165,7 +165,7 @@ class Command(BaseCommand):
 
     def _watch(self, options: dict[str, Any]) -> None:
         if options["retry_failed"]:
-            self.stdout.write(f"{outbox.retry_failed()} failed change(s) put back to pending.")
+            self.stdout.write(f"{services.retry_failed()} failed change(s) put back to pending.")
         stop = threading.Event()
         previous: dict[signal.Signals, Any] = {}
 
@@ -263,18 +263,8 @@ class Command(BaseCommand):
         if verbose:
             header = "Plan (dry run: nothing is changed):" if report.dry_run else "Plan:"
             out(header)
-            for create in plan.creates:
-                out(f"  create   {create.contact.email} (user {create.user_key})")
-            for update in plan.updates:
-                changes = ", ".join(
-                    f"{name} {old!r} -> {new!r}" for name, old, new in update.changes
-                )
-                out(f"  update   {update.remote.email} (user {update.user_key}): {changes}")
-            for recreate in plan.recreates:
-                out(
-                    f"  recreate {recreate.remote.email} (user {recreate.user_key}): status "
-                    f"{recreate.remote.status} -> {recreate.contact.status}"
-                )
+            for item in [*plan.creates, *plan.updates, *plan.recreates]:
+                out(f"  {item.describe()}")
             for extra in plan.extras:
                 if prune:
                     out(f"  delete   {extra.email} (no user)")
@@ -283,23 +273,20 @@ class Command(BaseCommand):
         for key, users in plan.conflicts.items():
             out(f"  conflict {key}: users {', '.join(users)} share it; none is synced")
         for diff in plan.status_differences:
-            out(
-                f"  status   {diff.email} (user {diff.user_key}): {diff.remote_status} in "
-                f"Sendflare, {diff.local_status} here (the API sets it on create only)"
-            )
+            out(f"  {diff.describe()}")
         for key, error in report.invalid:
             self.stderr.write(f"  invalid  user {key}: {error}")
         if report.prune_refused:
             self.stderr.write(f"Not pruned: {report.prune_refused}.")
         applied = report.applied
         if applied is not None:
-            for item in applied.failed:
-                self.stderr.write(f"  failed   {item.action} {item.email}: {item.error}")
+            for failure in applied.failed:
+                self.stderr.write(f"  failed   {failure.action} {failure.email}: {failure.error}")
             out(
                 f"Done: {applied.count('create')} created, {applied.count('update')} updated, "
                 f"{applied.count('recreate')} re-created, {applied.count('delete')} deleted, "
                 f"{len(applied.failed)} failed; {applied.calls} API call(s) "
-                f"(+{listing.pages_read + len(listing.failed_pages)} to read the list)."
+                f"(+{listing.pages_read + (0 if listing.complete else 1)} to read the list)."
             )
         else:
             deletes = len(plan.extras) if prune else 0
@@ -316,7 +303,7 @@ class Command(BaseCommand):
     def _failure(self, report: sync.SyncReport) -> str:
         reasons = []
         if not report.listing.complete:
-            reasons.append(f"{len(report.listing.failed_pages)} page(s) of the list failed")
+            reasons.append("the list could not be read to the end")
         if report.prune_refused:
             reasons.append("pruning was refused")
         if report.invalid:

@@ -1,0 +1,484 @@
+"""Bring ONE user's contact up to date: the only place a user's contact is changed.
+
+Delivery (the outbox), the full sync and the admin actions all come here. A
+:class:`Reconciliation` holds the client, the adapter, a view of the listing and the user's key;
+:meth:`Reconciliation.run` takes the user's lease, then repeats: read the user and the sync state
+*now*, decide the one next call, make it, record what it did; until nothing is left to do.
+Re-reading before each call is what makes deletes win (I2): a user deleted, deactivated or
+marked do-not-sync while a call was being made gets no further call but deletes.
+
+The rules (see docs/explanation/contact-invariants.rst):
+
+* I1: an address of a user is created Unsubscribed when the user is known unsubscribed
+  (``unsubscribed_at``), when the adapter says so, or when the live listing shows any other
+  address of the user Unsubscribed. The adapter's status is only that of a new person.
+* I3: an address is added to ``stale_emails`` *before* the call that may create it: a create
+  whose answer is lost is still recorded, and deleted once it is not the current address.
+* I4: only a complete listing proves an address absent; an unknown answer changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.db.models import Max, Model
+from django.utils import timezone
+
+from ..client import SendflareClient
+from ..exceptions import SendflareAPIError
+from ..models import ContactChange, ContactSyncState
+from ..queue import Lease, LeaseLost
+from ..signals import contact_unsubscribed
+from . import state as state_mod
+from .adapter import CONFIRMED, UNSUBSCRIBED, Contact, ContactAdapter, normalize_email
+from .remote import Facts, LiveReadFailed, RemoteContact
+
+logger = logging.getLogger(__name__)
+
+#: What a view answers for an address it knows nothing of.
+UNKNOWN: Any = object()
+
+#: More steps than any user needs (a save, a re-create, a few stale addresses to delete).
+MAX_STEPS = 25
+
+
+class Outcome(str, enum.Enum):
+    """What bringing one user up to date did."""
+
+    SAVED = "saved"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"  # the contact already matches: no call
+    SKIPPED = "skipped"  # not synced (should_sync() is False, or nothing to delete): no call
+    RETRY = "retry"  # a transient failure: tried again later
+    FAILED = "failed"  # a permanent failure (or too many transient ones): parked
+    BUSY = "busy"  # another worker holds this user
+
+
+@dataclass
+class UserResult:
+    """The result of bringing (or deleting) the contact of one user."""
+
+    user_key: str
+    outcome: Outcome
+    email: str = ""
+    calls: int = 0
+    error: str = ""
+    #: The failure is transient (the API or the limiter is down): try again later.
+    transient: bool = False
+    #: The failure concerns the account (bad token...): every other user would fail too.
+    account_level: bool = False
+    #: The outbox rows read (and resolved, when the outcome is not a failure).
+    row_ids: list[Any] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in (Outcome.RETRY, Outcome.FAILED)
+
+
+class RemoteView(Protocol):
+    """What a run knows of Sendflare's contacts (see :mod:`.remote`)."""
+
+    def want(self, addresses: Iterable[str]) -> None: ...
+
+    def known(self, addresses: Iterable[str]) -> Facts: ...
+
+    def lookup(self, addresses: Any) -> Facts: ...
+
+
+class CallFailed(Exception):
+    """A call failed outside the API's own errors (the limiter, a library): transient."""
+
+
+class _Permanent(Exception):
+    """A failure that no retry can fix (an invalid mapping, a conflict)."""
+
+
+@dataclass(frozen=True)
+class _Save:
+    contact: Contact
+    status: str
+    new_address: bool  # the address is not the synced one (a create, as far as we know)
+    #: Fields to send empty: they have a value in Sendflare and none here.
+    clear: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Delete:
+    address: str
+
+
+class Reconciliation:
+    """Brings the contact of the user ``key`` up to date, under the user's lease.
+
+    ``view`` answers what Sendflare holds (live reads happen through it); ``force`` saves the
+    contact even when the recorded state says it is up to date (an explicit "Sync to
+    Sendflare").
+    """
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        client: SendflareClient,
+        adapter: ContactAdapter,
+        app_id: str,
+        lease: Lease,
+        view: RemoteView,
+        recreate_to_change_status: bool = False,
+        force: bool = False,
+    ) -> None:
+        self.key = key
+        self.client = client
+        self.adapter = adapter
+        self.app_id = app_id
+        self.lease = lease
+        self.view = view
+        self.recreate_to_change_status = recreate_to_change_status
+        self.force = force
+        self.using = lease.using
+        self.result = UserResult(key, Outcome.UNCHANGED)
+        self._saved = False
+        self._deleted = False
+        self._synced = True
+        #: Addresses deleted by this run.
+        self._gone: set[str] = set()
+        #: Addresses this run saved or deleted.
+        self._touched: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<Reconciliation of user {self.key}>"
+
+    # The run.
+
+    def run(self) -> UserResult:
+        """Take the lease, bring the contact up to date, release; never raises an API error."""
+        ContactSyncState.objects.using(self.using).get_or_create(user_key=self.key)
+        if not self.lease.take(self.key):
+            self.result.outcome = Outcome.BUSY
+            return self.result
+        try:
+            self._run_leased()
+        except LeaseLost as error:
+            self.result.outcome, self.result.error = Outcome.BUSY, str(error)
+        except (LiveReadFailed, CallFailed) as error:
+            self._fail(str(error), transient=True)
+        except SendflareAPIError as error:
+            self._fail(str(error), transient=error.retryable or error.account_level)
+            self.result.account_level = error.account_level
+        except (_Permanent, ValueError) as error:
+            self._fail(str(error), transient=False)
+        except Exception as error:
+            # An adapter bug must not stop the worker: park the change and say why.
+            logger.exception(
+                "Sendflare: bringing the contact of user %s up to date failed", self.key
+            )
+            self._fail(f"{type(error).__name__}: {error}", transient=False)
+        finally:
+            self.lease.release(self.key)
+        return self.result
+
+    def _fail(self, error: str, *, transient: bool) -> None:
+        self.result.outcome = Outcome.RETRY if transient else Outcome.FAILED
+        self.result.error = error
+        self.result.transient = transient
+
+    def _run_leased(self) -> None:
+        rows = ContactChange.objects.using(self.using).filter(user_key=self.key)
+        top = rows.aggregate(top=Max("id"))["top"]
+        self.result.row_ids = list(rows.values_list("id", flat=True))
+        self.force = self.force or rows.filter(kind=ContactChange.Kind.SYNC).exists()
+        self._adopt_row_addresses(rows)
+        for _ in range(MAX_STEPS):
+            self.lease.keep_alive()
+            step = self._next_step()
+            if step is None:
+                break
+            self.lease.keep_alive()
+            if isinstance(step, _Save):
+                self._save(step)
+            else:
+                self._delete(step.address)
+        else:
+            raise _Permanent("the contact did not settle (too many steps)")
+        if self._saved:
+            self.result.outcome = Outcome.SAVED
+        elif self._deleted:
+            self.result.outcome = Outcome.DELETED
+        elif not self._synced:
+            self.result.outcome = Outcome.SKIPPED
+        # Delivered: the rows read are resolved; rows recorded since then wait for their turn.
+        self.result.row_ids = [pk for pk in self.result.row_ids if top is None or pk <= top]
+
+    # Reading the state now.
+
+    def _state(self) -> ContactSyncState:
+        state, _ = ContactSyncState.objects.using(self.using).get_or_create(user_key=self.key)
+        return state
+
+    def _user(self) -> Model | None:
+        try:
+            return self.adapter.get_queryset().filter(pk=self.key).first()
+        except (ValueError, TypeError):
+            return None  # a key that is not a valid pk of this model (the model was swapped)
+
+    def _adopt_row_addresses(self, rows: Any) -> None:
+        """With no recorded state, the addresses the rows name may exist: note them as stale."""
+        state = self._state()
+        if state.synced_at is not None:
+            return
+        user = self._user()
+        current = normalize_email(self.adapter.get_email(user)) if user is not None else ""
+        addresses = list(state.stale_emails)
+        for email, previous in rows.values_list("email", "previous_email"):
+            for address in (previous, email):
+                key = normalize_email(address)
+                if key and key != current and key not in map(normalize_email, addresses):
+                    addresses.append(address.strip())
+        if addresses != list(state.stale_emails):
+            self._update(stale_emails=addresses)
+
+    # Deciding the next call.
+
+    def _next_step(self) -> _Save | _Delete | None:
+        state = self._state()
+        user = self._user()
+        stale = [a for a in state.stale_emails if normalize_email(a)]
+        synced = state.synced_email.strip()
+        if user is None:
+            self._synced = False
+            step = self._delete_step([synced, *stale])
+            if step is None:
+                ContactSyncState.objects.using(self.using).filter(user_key=self.key).delete()
+            return step
+        self.result.email = self.adapter.get_email(user)
+        if state.do_not_sync:
+            self._synced = False
+            return self._delete_step([synced, *stale])
+        if not self.adapter.should_sync(user):
+            # Not synced (inactive, no address): the contact is left as it is (--prune removes
+            # it); an email change in progress is finished.
+            self._synced = False
+            return self._delete_step(
+                [a for a in stale if normalize_email(a) != normalize_email(synced)]
+            )
+        contact = self.adapter.to_contact(user)
+        self.result.email = contact.email
+        others = state_mod.users_with_address(self.adapter, contact.key, exclude_key=self.key)
+        if others:
+            raise _Permanent(
+                f"Conflict: {contact.email} is also the address of user(s) {', '.join(others)}; "
+                "neither is synced until only one has it."
+            )
+        return self._contact_step(state, user, contact, synced, stale)
+
+    def _contact_step(
+        self, state: ContactSyncState, user: Model, contact: Contact, synced: str, stale: list[str]
+    ) -> _Save | _Delete | None:
+        # The view was read before this run's own calls: what they did is newer.
+        here = (
+            UNKNOWN
+            if contact.key in self._touched
+            else self.view.known([contact.key]).get(contact.key, UNKNOWN)
+        )
+        if isinstance(here, RemoteContact) and here.status == UNSUBSCRIBED:
+            self._learn_unsubscribed(state, user, here.email)
+            state = self._state()
+        if normalize_email(synced) == contact.key:
+            if here is None and state.synced_at is not None:
+                # A complete listing lacks the contact we synced: it was deleted at Sendflare.
+                self._learn_remote_delete(state, user, synced)
+                return self._contact_step(self._state(), user, contact, "", stale)
+            if self._status_to_recreate(state, contact):
+                return _Delete(synced)
+            if isinstance(here, RemoteContact):
+                differs = bool(here.changes(contact))
+                if not differs and state.synced_data != contact.filled_data():
+                    self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
+            else:
+                differs = state.synced_data != contact.filled_data()
+            if differs or self.force:
+                status = self._status_of_existing(state, contact)
+                return _Save(contact, status, False, _cleared(contact, state.synced_data, here))
+            return self._delete_step([a for a in stale if normalize_email(a) != contact.key])
+        if isinstance(here, RemoteContact):
+            # The listing shows the address already there: adopt it (an update, if anything).
+            if here.changes(contact) or self.force:
+                return _Save(contact, here.status, True, _cleared(contact, {}, here))
+            self._record_synced(contact, here.email, here.status, previous=synced)
+            return self._next_step()
+        return _Save(contact, self._status_of_new_address(state, contact, synced, stale), True)
+
+    def _delete_step(self, addresses: Iterable[str]) -> _Delete | None:
+        for address in addresses:
+            if normalize_email(address) not in self._gone | {""}:
+                return _Delete(address.strip())
+        return None
+
+    # Statuses (I1).
+
+    def _status_of_new_address(
+        self, state: ContactSyncState, contact: Contact, synced: str, stale: list[str]
+    ) -> str:
+        """The status of an address created now: the adapter's only for a new person."""
+        if state.unsubscribed_at is not None or contact.status == UNSUBSCRIBED:
+            return UNSUBSCRIBED
+        others = {normalize_email(a) for a in [synced, *stale]} - {contact.key, ""}
+        if not others:
+            return contact.status  # a new person: nothing of theirs is in Sendflare
+        # An email change: the live status of the user's other addresses decides. A failed
+        # read raises LiveReadFailed: the change waits; it is never taken as Confirmed.
+        facts = self.view.lookup(others)
+        for found in facts.values():
+            if found is not None and found.status == UNSUBSCRIBED:
+                self._learn_unsubscribed(self._state(), self._user(), found.email)
+                return UNSUBSCRIBED
+        return contact.status
+
+    def _status_of_existing(self, state: ContactSyncState, contact: Contact) -> str:
+        """The status sent with an update (the API keeps the contact's own; used if it is gone)."""
+        if state.unsubscribed_at is not None or contact.status == UNSUBSCRIBED:
+            return UNSUBSCRIBED
+        return state.remote_status or contact.status
+
+    def _status_to_recreate(self, state: ContactSyncState, contact: Contact) -> bool:
+        """CONTACTS_RECREATE_TO_CHANGE_STATUS: only ever from Confirmed to Unsubscribed (I1)."""
+        return (
+            self.recreate_to_change_status
+            and contact.status == UNSUBSCRIBED
+            and state.remote_status == CONFIRMED
+        )
+
+    # Calls, and what they prove.
+
+    def _call(self, method: Any, **kwargs: Any) -> None:
+        self.result.calls += 1
+        try:
+            method(app_id=self.app_id, **kwargs)
+        except (SendflareAPIError, ValueError):
+            raise
+        except Exception as error:
+            # The limiter's store or a library failed: the call may be retried; never raw.
+            logger.warning("Sendflare: a contact call failed: %r", error)
+            raise CallFailed(
+                f"the call could not be made ({type(error).__name__}; the rate limiter's store "
+                "or the connection failed)"
+            ) from None
+
+    def _save(self, step: _Save) -> None:
+        contact = step.contact
+        state = self._state()
+        if step.new_address:
+            # I3: recorded before the call, so that a lost answer leaves no orphan behind.
+            stale = [a for a in state.stale_emails if normalize_email(a) != contact.key]
+            self._update(stale_emails=[*stale, contact.email])
+        data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
+        self._call(self.client.save_contact, email=contact.email, status=step.status, data=data)
+        self._saved = True
+        self._touched.add(contact.key)
+        self.force = False  # a forced sync asks for one save of the current contact
+        if step.new_address:
+            self._record_synced(contact, contact.email, step.status, previous=state.synced_email)
+        else:
+            self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
+
+    def _delete(self, address: str) -> None:
+        others = state_mod.users_with_address(self.adapter, address, exclude_key=self.key)
+        if others:
+            logger.info(
+                "Sendflare: kept the contact %s of user %s: user(s) %s also have it",
+                address,
+                self.key,
+                ", ".join(others),
+            )
+        else:
+            self._call(self.client.delete_contact, email=address)
+            self._deleted = True
+        self._gone.add(normalize_email(address))
+        self._touched.add(normalize_email(address))
+        self.result.email = self.result.email or address
+        self._forget_address(address)
+
+    # Recording.
+
+    def _update(self, **values: Any) -> None:
+        ContactSyncState.objects.using(self.using).filter(user_key=self.key).update(
+            **values, updated_at=timezone.now()
+        )
+
+    def _record_synced(self, contact: Contact, email: str, status: str, *, previous: str) -> None:
+        """``email`` is now the user's contact; the previous synced address is to delete."""
+        state = self._state()
+        key = normalize_email(email)
+        stale = [a for a in state.stale_emails if normalize_email(a) not in (key, "")]
+        if normalize_email(previous) not in ("", key) and normalize_email(previous) not in map(
+            normalize_email, stale
+        ):
+            stale.append(previous.strip())
+        self._update(
+            synced_email=email,
+            synced_data=contact.filled_data(),
+            synced_at=timezone.now(),
+            remote_status=status,
+            stale_emails=stale,
+            unsubscribed_at=(
+                state.unsubscribed_at or (timezone.now() if status == UNSUBSCRIBED else None)
+            ),
+        )
+
+    def _forget_address(self, address: str) -> None:
+        state = self._state()
+        key = normalize_email(address)
+        values: dict[str, Any] = {
+            "stale_emails": [a for a in state.stale_emails if normalize_email(a) != key]
+        }
+        if normalize_email(state.synced_email) == key:
+            values.update(synced_email="", synced_data={}, remote_status="")
+        self._update(**values)
+
+    def _learn_unsubscribed(self, state: ContactSyncState, user: Model | None, email: str) -> None:
+        """Sendflare holds an address of this user as Unsubscribed: sticky (I1), and reported."""
+        first = state.unsubscribed_at is None
+        values: dict[str, Any] = {}
+        if first:
+            values["unsubscribed_at"] = timezone.now()
+        if normalize_email(state.synced_email) == normalize_email(email):
+            values["remote_status"] = UNSUBSCRIBED
+        if values:
+            self._update(**values)
+        if first and user is not None:
+            logger.info("Sendflare: the contact %s of user %s is Unsubscribed", email, self.key)
+            _announce(user, email, deleted=False)
+
+    def _learn_remote_delete(self, state: ContactSyncState, user: Model, email: str) -> None:
+        """The synced contact is gone from a complete listing: deleted at Sendflare."""
+        self._update(
+            synced_email="", synced_data={}, remote_status="", remote_deleted_at=timezone.now()
+        )
+        logger.info(
+            "Sendflare: the contact %s of user %s was deleted at Sendflare", email, self.key
+        )
+        _announce(user, email, deleted=True)
+
+
+def _cleared(contact: Contact, synced_data: dict[str, Any], here: Any) -> tuple[str, ...]:
+    """The fields empty here that have a value in Sendflare (as last sent, or as listed)."""
+    return tuple(
+        name
+        for name, value in contact.data.items()
+        if value == ""
+        and (synced_data.get(name) or (isinstance(here, RemoteContact) and here.value(name)))
+    )
+
+
+def _announce(user: Model, email: str, *, deleted: bool) -> None:
+    for receiver, response in contact_unsubscribed.send_robust(
+        sender=type(user), user=user, email=email, deleted=deleted
+    ):
+        if isinstance(response, Exception):
+            logger.error(
+                "Sendflare: the contact_unsubscribed receiver %r failed: %r", receiver, response
+            )
