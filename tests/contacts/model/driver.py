@@ -26,14 +26,15 @@ from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db.models import F
+from django.db.models import F, Q
 from django.test import override_settings
 
 from django_sendflare.client import get_client
 from django_sendflare.contacts import outbox as _outbox
-from django_sendflare.contacts import state as _state
+from django_sendflare.contacts import services as _services
 from django_sendflare.contacts import sync as _sync
 from django_sendflare.models import ContactChange, ContactSyncState
+from django_sendflare.queue.leases import Lease
 from django_sendflare.sandbox.pytest_plugin import SandboxHandle
 
 APP_ID = "model-app"
@@ -74,34 +75,48 @@ class CommandRun:
     output: str
 
 
+def _nothing(kind: str) -> None:
+    pass
+
+
 class _InterposedClient:
-    """A real client whose API calls first call ``before(kind)``; everything else is the client.
+    """A real client whose API calls call ``before(kind)`` first and ``after(kind)`` once they
+    returned (not when they raised); everything else is the client's own.
 
     ``iter_contacts`` is the client's own, run on this object, so that its pages go through
     ``list_contacts`` here too.
     """
 
-    def __init__(self, client: Any, before: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        before: Callable[[str], None] = _nothing,
+        after: Callable[[str], None] = _nothing,
+    ) -> None:
         self._client = client
         self._before = before
+        self._after = after
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    def _call(self, kind: str, method: str, kwargs: dict[str, Any]) -> Any:
+        self._before(kind)
+        result = getattr(self._client, method)(**kwargs)
+        self._after(kind)
+        return result
+
     def list_contacts(self, **kwargs: Any) -> Any:
-        self._before("list")
-        return self._client.list_contacts(**kwargs)
+        return self._call("list", "list_contacts", kwargs)
 
     def iter_contacts(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return type(self._client).iter_contacts(self, **kwargs)  # type: ignore[no-any-return]
 
     def save_contact(self, **kwargs: Any) -> Any:
-        self._before("save")
-        return self._client.save_contact(**kwargs)
+        return self._call("save", "save_contact", kwargs)
 
     def delete_contact(self, **kwargs: Any) -> Any:
-        self._before("delete")
-        return self._client.delete_contact(**kwargs)
+        return self._call("delete", "delete_contact", kwargs)
 
 
 class Driver:
@@ -191,13 +206,13 @@ class Driver:
         """ "Sync to Sendflare" on these users; the outcome of each."""
         users = list(get_user_model().objects.filter(pk__in=pks).order_by("pk"))
         with _entry_point("the admin action 'Sync to Sendflare'"):
-            return [r.outcome.value for r in _outbox.sync_users(users)]
+            return [r.outcome.value for r in _services.sync_users(users).results]
 
     def admin_delete(self, pks: list[int]) -> list[str]:
         """ "Delete Sendflare contact" on these users; the outcome of each."""
         users = list(get_user_model().objects.filter(pk__in=pks).order_by("pk"))
         with _entry_point("the admin action 'Delete Sendflare contact'"):
-            return [r.outcome.value for r in _outbox.delete_user_contacts(users)]
+            return [r.outcome.value for r in _services.delete_user_contacts(users)]
 
     # -- the commands ---------------------------------------------------------------------
 
@@ -219,19 +234,20 @@ class Driver:
         return CommandRun(True, out.getvalue())
 
     def full_sync_with_interleaving(self, meanwhile: Callable[[], None]) -> bool:
-        """A full sync during which ``meanwhile`` runs, after the listing was read and before
-        the sync's first write (or after the sync, when it writes nothing).
+        """A full sync during which ``meanwhile`` runs: once its plan is made and its first
+        write has been answered (or after the sync, when it writes nothing).
 
         ``meanwhile`` stands for another process (a worker, the admin, a user deleting their
-        account) acting while the sync applies its plan. Returns whether the sync completed.
+        account) acting while the sync applies its plan: what the sync does after it was
+        planned before it. Returns whether the sync completed.
         """
         pending = [meanwhile]
 
-        def before(kind: str) -> None:
+        def after(kind: str) -> None:
             if kind != "list" and pending:
                 pending.pop()()
 
-        client = _InterposedClient(get_client(), before)
+        client = _InterposedClient(get_client(), after=after)
         with _entry_point("the full sync"):
             try:
                 report = _sync.run_sync(client=client, page_size=PAGE_SIZE)  # type: ignore[arg-type]
@@ -246,8 +262,8 @@ class Driver:
         """A ``--pending`` worker that is SIGKILLed at its ``calls_before_death + 1``-th API call.
 
         Emulated in-process: the call raises :class:`WorkerKilled`, and the worker's lease
-        release (which a killed process never runs) is suppressed during the run. Whatever the
-        worker had leased stays leased, exactly as the dead process left it.
+        releases (which a killed process never runs) are suppressed during the run. Whatever
+        the worker had leased stays leased, exactly as the dead process left it.
         """
         calls = [0]
 
@@ -256,9 +272,10 @@ class Driver:
             if calls[0] > calls_before_death:
                 raise WorkerKilled
 
-        client = _InterposedClient(get_client(), before)
-        never_released = mock.patch.object(_state, "release_lease", lambda *a, **k: None)
-        with never_released, suppress(WorkerKilled):
+        client = _InterposedClient(get_client(), before=before)
+        no_release = mock.patch.object(Lease, "release", lambda *a, **k: None)
+        no_release_all = mock.patch.object(Lease, "release_all", lambda *a, **k: None)
+        with no_release, no_release_all, suppress(WorkerKilled):
             _outbox.deliver_pending(client=client)  # type: ignore[arg-type]
 
     # -- the clock ------------------------------------------------------------------------
@@ -317,17 +334,16 @@ class Driver:
         found: set[str] = set()
         for email, previous in ContactChange.objects.values_list("email", "previous_email"):
             found.update((email, previous))
-        for synced, orphan in ContactSyncState.objects.values_list("synced_email", "orphan_email"):
-            found.update((synced, orphan))
+        for synced, stale in ContactSyncState.objects.values_list("synced_email", "stale_emails"):
+            found.update((synced, *stale))
         return {a.strip().lower() for a in found if a and a.strip()}
 
     def recorded_unsubscribed(self) -> set[str]:
         """The user keys whose contact the library has recorded as Unsubscribed."""
-        return set(
-            ContactSyncState.objects.filter(remote_status="Unsubscribed").values_list(
-                "user_key", flat=True
-            )
+        states = ContactSyncState.objects.filter(
+            Q(remote_status="Unsubscribed") | Q(unsubscribed_at__isnull=False)
         )
+        return set(states.values_list("user_key", flat=True))
 
     def failed_changes(self) -> dict[int, tuple[str, int, str]]:
         """Changes parked as failed: id -> (user key, attempts, last error)."""

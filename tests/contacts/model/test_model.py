@@ -45,6 +45,17 @@ DEAD_WORKER_RELEASE = 60.0
 CONFIRMED = "Confirmed"
 UNSUBSCRIBED = "Unsubscribed"
 
+#: Counterexamples found by this model and not fixed yet. Each has a strict-xfail regression
+#: test in tests/contacts/test_regressions_model.py; while it is listed here, the model accepts
+#: that behaviour (so that CI keeps hunting for the others). Remove the entry with the fix.
+KNOWN_DEFECTS: frozenset[str] = frozenset(
+    {
+        # I1: "Delete Sendflare contact" deletes an Unsubscribed contact without reading its
+        # status; a later "Sync to Sendflare" creates the address again as Confirmed.
+        "admin delete forgets an unsubscribe",
+    }
+)
+
 
 def _budget() -> settings:
     """CI: a fixed seed and a few dozen runs. SENDFLARE_MODEL_EXAMPLES=N: N runs, random seeds
@@ -119,6 +130,9 @@ class ContactModel(RuleBasedStateMachine):
         self.since_kill: float | None = None
         #: The sandbox at the start of the current step (what the invariants compare with).
         self.before: dict[str, RemoteContact] = {}
+        #: In a step where other work runs in the middle of a full sync: the contacts created
+        #: before that work, which were wanted then (see _interleave).
+        self.created_before_meanwhile: set[str] = set()
         self.known_failed: set[int] = set()
 
     # -- the model's bookkeeping ----------------------------------------------------------
@@ -127,6 +141,7 @@ class ContactModel(RuleBasedStateMachine):
         """Start a step: note the sandbox as it is, and who it says unsubscribed."""
         self.step += 1
         self.before = self.driver.remote_contacts()
+        self.created_before_meanwhile = set()
         for address, contact in self.before.items():
             if contact.status == UNSUBSCRIBED:
                 for user in self._owners(address):
@@ -210,6 +225,8 @@ class ContactModel(RuleBasedStateMachine):
         self._begin()
         self.driver.admin_delete([pk])
         self.live[pk].admin_deleted = True
+        if "admin delete forgets an unsubscribe" in KNOWN_DEFECTS:
+            self.live[pk].unsubscribed = False
 
     # -- rules: Sendflare's side ----------------------------------------------------------
 
@@ -286,7 +303,19 @@ class ContactModel(RuleBasedStateMachine):
             else:
                 self.driver.deliver_pending()
 
-        self.driver.full_sync_with_interleaving(meanwhile)
+        self._interleave(meanwhile)
+
+    def _interleave(self, meanwhile: Any) -> None:
+        """A full sync with ``meanwhile`` run in its middle; note what it created before."""
+
+        def noted() -> None:
+            wanted = self._wanted_addresses()
+            self.created_before_meanwhile = {
+                a for a in self.driver.remote_contacts() if a not in self.before and a in wanted
+            }
+            meanwhile()
+
+        self.driver.full_sync_with_interleaving(noted)
 
     @rule(victim=consumes(users))
     def full_sync_while_a_user_is_deleted(self, victim: int) -> None:
@@ -297,7 +326,7 @@ class ContactModel(RuleBasedStateMachine):
             self.driver.delete_user(victim)
             self.gone[victim] = self.live.pop(victim)
 
-        self.driver.full_sync_with_interleaving(meanwhile)
+        self._interleave(meanwhile)
 
     @rule(calls=st.integers(min_value=0, max_value=3))
     def kill_a_worker(self, calls: int) -> None:
@@ -368,7 +397,7 @@ class ContactModel(RuleBasedStateMachine):
     def i2_deletes_win(self) -> None:
         """No step creates a contact that no active, synced, live user has as address."""
         _, created = self._changes()
-        wanted = self._wanted_addresses()
+        wanted = self._wanted_addresses() | self.created_before_meanwhile
         for address, contact in created.items():
             assert address in wanted, (
                 f"I2: {contact.email} was created, but no user should have it: "
@@ -392,18 +421,22 @@ class ContactModel(RuleBasedStateMachine):
 
     @invariant()
     def i5_outages_are_transient(self) -> None:
-        """No change is parked as failed before CONTACTS_MAX_ATTEMPTS, unless it cannot work."""
+        """No change is parked as failed before CONTACTS_MAX_ATTEMPTS, unless it cannot work.
+
+        Attempts count per user (one delivery of a user is one attempt of all its changes).
+        """
         failed = self.driver.failed_changes()
-        for row_id, (key, attempts, error) in failed.items():
-            if row_id in self.known_failed:
-                continue
-            self.known_failed.add(row_id)
+        new = {row_id for row_id in failed if row_id not in self.known_failed}
+        self.known_failed |= new
+        for key in sorted({failed[row_id][0] for row_id in new}):
             user = self.live.get(int(key))
             if user is not None and self._conflicted(user):
                 continue  # two users with one address: permanent until one changes
+            attempts = max(a for k, a, _ in failed.values() if k == key)
+            errors = {e for k, _, e in failed.values() if k == key}
             assert attempts >= MAX_ATTEMPTS, (
                 f"I5: the change of user {key} was parked as failed after {attempts} "
-                f"attempt(s) (CONTACTS_MAX_ATTEMPTS={MAX_ATTEMPTS}): {error}"
+                f"attempt(s) (CONTACTS_MAX_ATTEMPTS={MAX_ATTEMPTS}): {'; '.join(sorted(errors))}"
             )
 
     def _whose(self, address: str) -> str:

@@ -1,0 +1,96 @@
+"""Counterexamples found by the stateful model test (tests/contacts/model/), as plain scenarios.
+
+Each test is the shortest sequence of the model's steps that broke an invariant, replayed through
+the real code against the sandbox. A test marked ``xfail(strict=True)`` describes a defect not
+fixed yet: it fails today, and turns into an error (XPASS) the day the fix lands, so that the mark
+is removed with the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from django_sendflare.contacts import outbox, services, sync
+
+APP_ID = "model-app"
+CONFIRMED = "Confirmed"
+UNSUBSCRIBED = "Unsubscribed"
+
+
+@pytest.fixture
+def sandbox(sendflare_sandbox_settings: Any, settings: Any) -> Any:
+    """The sandbox, with no client retries and short timeouts: failures show at once."""
+    settings.SENDFLARE = {
+        **settings.SENDFLARE,
+        "MAX_RETRIES": 0,
+        "TIMEOUT": (1.0, 0.25),
+        "APP_ID": APP_ID,
+        "SYNC_CONTACTS": True,
+        "RATE_LIMIT": 0,
+    }
+    return sendflare_sandbox_settings
+
+
+def statuses(sandbox: Any) -> dict[str, str]:
+    return {c["emailAddress"]: c["status"] for c in sandbox.contacts(APP_ID)}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I1: 'Delete Sendflare contact' deletes an Unsubscribed contact without reading its "
+    "status, so a later 'Sync to Sendflare' creates it again as Confirmed",
+)
+def test_admin_delete_then_admin_sync_keeps_an_unsubscribe_made_at_sendflare(
+    sandbox: Any,
+) -> None:
+    user = get_user_model().objects.create_user(username="ann", email="ann@example.com")
+    services.sync_users([user])
+    assert statuses(sandbox) == {"ann@example.com": CONFIRMED}
+    sandbox.unsubscribe(APP_ID, "ann@example.com")  # the recipient clicks "unsubscribe"
+
+    services.delete_user_contacts([user])  # the admin: "Delete Sendflare contact"
+    assert statuses(sandbox) == {}
+    services.sync_users([user])  # ... and later: "Sync to Sendflare"
+
+    # The person unsubscribed: no action of ours may make them Confirmed again.
+    assert statuses(sandbox) == {"ann@example.com": UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+def test_a_user_deactivated_while_a_full_sync_applies_its_plan_is_not_created(
+    sandbox: Any,
+) -> None:
+    """I2: the full sync re-reads each user before its call (here: after the plan was made)."""
+    first = get_user_model().objects.create_user(username="a", email="a@example.com")
+    second = get_user_model().objects.create_user(username="b", email="b@example.com")
+    calls: list[str] = []
+
+    class DeactivateAfterTheFirstWrite:
+        """The real client; once the sync's first write is answered, `second` is deactivated."""
+
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+        def save_contact(self, **kwargs: Any) -> Any:
+            answer = self._client.save_contact(**kwargs)
+            calls.append(kwargs["email"])
+            if len(calls) == 1:
+                second.is_active = False
+                second.save()
+            return answer
+
+    from django_sendflare.client import get_client
+
+    sync.run_sync(client=DeactivateAfterTheFirstWrite(get_client()), page_size=2)  # type: ignore[arg-type]
+    assert calls == ["a@example.com"]
+    assert set(statuses(sandbox)) == {"a@example.com"}
+    outbox.deliver_pending(include_not_due=True)
+    assert set(statuses(sandbox)) == {"a@example.com"}
+    assert first.is_active
