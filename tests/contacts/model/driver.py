@@ -43,8 +43,8 @@ MAX_ATTEMPTS = 3
 #: The client's read timeout and how long a "hang" holds the answer back (bounded hangs).
 READ_TIMEOUT = 0.25
 HANG_SECONDS = 0.35
-#: Contacts per page of the listing in a full sync: small, so a few contacts make pages.
-PAGE_SIZE = 2
+#: Contacts per page of the listing in a full sync: one, so that a few contacts make pages.
+PAGE_SIZE = 1
 #: Nothing listens on port 1 of loopback: a shared limiter there is "down" (refused at once).
 DEAD_REDIS_URL = "redis://127.0.0.1:1/5"
 

@@ -93,8 +93,9 @@ class ModelUser:
     active: bool = True
     #: The admin's "Delete Sendflare contact" was run (and no "Sync to Sendflare" since).
     admin_deleted: bool = False
-    #: Sendflare has held an address of this user as Unsubscribed (I1).
-    unsubscribed: bool = False
+    #: The addresses of this user Sendflare has held as Unsubscribed (I1), seen at the start
+    #: of a step. Our own deletes do not take them away; a delete made at Sendflare does.
+    unsubscribed_at: set[str] = field(default_factory=set)
     #: Every address the user had -> when it got it (a step number), for "who had it last".
     had: dict[str, int] = field(default_factory=dict)
     #: The contact was deleted at Sendflare and nothing changed the user since.
@@ -103,6 +104,10 @@ class ModelUser:
     @property
     def key(self) -> str:
         return str(self.pk)
+
+    @property
+    def unsubscribed(self) -> bool:
+        return bool(self.unsubscribed_at)
 
     @property
     def wanted(self) -> bool:
@@ -145,7 +150,7 @@ class ContactModel(RuleBasedStateMachine):
         for address, contact in self.before.items():
             if contact.status == UNSUBSCRIBED:
                 for user in self._owners(address):
-                    user.unsubscribed = True
+                    user.unsubscribed_at.add(address)
 
     def _owners(self, address: str) -> list[ModelUser]:
         """The users an address belongs to: those who have it now, else the last who had it."""
@@ -226,7 +231,7 @@ class ContactModel(RuleBasedStateMachine):
         self.driver.admin_delete([pk])
         self.live[pk].admin_deleted = True
         if "admin delete forgets an unsubscribe" in KNOWN_DEFECTS:
-            self.live[pk].unsubscribed = False
+            self.live[pk].unsubscribed_at.clear()
 
     # -- rules: Sendflare's side ----------------------------------------------------------
 
@@ -248,13 +253,10 @@ class ContactModel(RuleBasedStateMachine):
         self.driver.delete_at_sendflare(address)
         for user in self._owners(address):
             user.deleted_at_sendflare = True
-            # Consent known only from that contact is gone with it (the library may never have
-            # read it); consent the library read or recorded elsewhere is checked by I1 anyway.
-            if self.before[address].status == UNSUBSCRIBED and not any(
-                c.status == UNSUBSCRIBED and address != a and a in user.had
-                for a, c in self.before.items()
-            ):
-                user.unsubscribed = False
+        # An unsubscribe known only from that contact is gone with it: the library may never
+        # have read it (the model does not know whether it did, so it asks nothing of it).
+        for user in self.live.values():
+            user.unsubscribed_at.discard(address)
 
     # -- rules: delivery, full sync, workers ----------------------------------------------
 
