@@ -94,3 +94,26 @@ def test_a_user_deactivated_while_a_full_sync_applies_its_plan_is_not_created(
     outbox.deliver_pending(include_not_due=True)
     assert set(statuses(sandbox)) == {"a@example.com"}
     assert first.is_active
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I3: an email change to an address another synced user has (a conflict) leaves the "
+    "user's old contact in Sendflare: nothing deletes it but --prune",
+)
+def test_an_email_change_into_a_conflict_still_deletes_the_old_address(sandbox: Any) -> None:
+    users = get_user_model().objects
+    kept = users.create_user(username="kept", email="dan@example.com")
+    moving = users.create_user(username="moving", email="cat@example.com")
+    outbox.deliver_pending()
+    assert set(statuses(sandbox)) == {"dan@example.com", "cat@example.com"}
+
+    moving.email = "dan@example.com"  # now two users share dan@: neither is synced
+    moving.save()
+    outbox.deliver_pending(include_not_due=True)
+    sync.run_sync()
+
+    # Nobody has cat@ any more: it must go without --prune (dan@ stays as it is: a conflict).
+    assert set(statuses(sandbox)) == {"dan@example.com"}
+    assert kept.email == "dan@example.com"

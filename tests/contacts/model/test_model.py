@@ -35,7 +35,15 @@ from hypothesis.stateful import (
 from .driver import MAX_ATTEMPTS, Driver, RemoteContact
 
 #: A small pool of addresses, so that users meet: back to an old address, another user's address.
-ADDRESSES = ("ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com")
+ADDRESSES = (
+    "ann@example.com",
+    "bob@example.com",
+    "cat@example.com",
+    "dan@example.com",
+    "eve@example.com",
+)
+#: At most this many live users: more would mostly make conflicts (two users, one address).
+MAX_USERS = 3
 FIRST_NAMES = ("Ann", "Bob", "Cy", "Di")
 #: Faults the API can have; "hang" answers later than the client's read timeout.
 FAULT_KINDS = ("503", "reset", "lost_response", "hang", "429")
@@ -53,6 +61,9 @@ KNOWN_DEFECTS: frozenset[str] = frozenset(
         # I1: "Delete Sendflare contact" deletes an Unsubscribed contact without reading its
         # status; a later "Sync to Sendflare" creates the address again as Confirmed.
         "admin delete forgets an unsubscribe",
+        # I3: an email change to an address another synced user has (a conflict) leaves the
+        # user's old contact in Sendflare; nothing but --prune deletes it.
+        "a conflict keeps the old address",
     }
 )
 
@@ -181,6 +192,7 @@ class ContactModel(RuleBasedStateMachine):
     def first_user(self, email: str, name: str) -> int:
         return self.create_user(email, name)
 
+    @precondition(lambda self: len(self.live) < MAX_USERS)
     @rule(target=users, email=st.sampled_from(ADDRESSES), name=st.sampled_from(FIRST_NAMES))
     def create_user(self, email: str, name: str) -> int:
         self._begin()
@@ -266,23 +278,21 @@ class ContactModel(RuleBasedStateMachine):
         self._begin()
         self.driver.deliver_pending()
 
-    @rule()
-    def full_sync(self) -> None:
+    @rule(failed_page=st.sampled_from((0, 0, 2, 3)), kind=st.sampled_from(("503", "reset")))
+    def full_sync(self, failed_page: int, kind: str) -> None:
+        """``sync_contacts``; with ``failed_page``, that page of the listing fails (when there
+        is one) and I4 is checked: a failed page changes no recorded fact."""
         self._begin()
-        self.driver.full_sync()
-
-    @precondition(lambda self: len(self.driver.remote_contacts()) > 2)
-    @rule(page=st.integers(min_value=2, max_value=3), kind=st.sampled_from(("503", "reset")))
-    def full_sync_with_a_failed_page(self, page: int, kind: str) -> None:
-        """A full sync whose page ``page`` of the listing fails (I4: it changes no known fact)."""
-        self._begin()
+        if not failed_page or len(self.before) < failed_page:
+            self.driver.full_sync()
+            return
         recorded = self.driver.recorded_unsubscribed()
-        self.driver.queue_faults(*(["ok"] * (page - 1)), kind)
+        self.driver.queue_faults(*(["ok"] * (failed_page - 1)), kind)
         self.driver.full_sync()
         lost = recorded - self.driver.recorded_unsubscribed()
         assert not lost, (
-            f"I4: a full sync whose page {page} failed erased the recorded Unsubscribed status "
-            f"of user(s) {sorted(lost)}"
+            f"I4: a full sync whose page {failed_page} failed erased the recorded Unsubscribed "
+            f"status of user(s) {sorted(lost)}"
         )
 
     @rule(
@@ -347,7 +357,9 @@ class ContactModel(RuleBasedStateMachine):
     # -- rules: faults --------------------------------------------------------------------
 
     @rule(
-        kind=st.sampled_from(FAULT_KINDS), rate=st.sampled_from((0.3, 1.0)), seed=st.integers(0, 9)
+        kind=st.sampled_from(FAULT_KINDS),
+        rate=st.sampled_from((0.2, 0.5, 1.0)),
+        seed=st.integers(0, 9),
     )
     def api_faults_on(self, kind: str, rate: float, seed: int) -> None:
         self._begin()
@@ -494,6 +506,8 @@ class ContactModel(RuleBasedStateMachine):
         may_stay = {u.email for u in self.live.values() if u.wanted and self._conflicted(u)}
         extras = set(now) - set(expected) - may_stay
         for user in self.live.values():
+            if "a conflict keeps the old address" in KNOWN_DEFECTS and self._conflicted(user):
+                extras -= set(user.had)
             if not user.active:
                 kept = sorted(extras & set(user.had), key=lambda a: -user.had[a])
                 extras -= set(kept[:1])
