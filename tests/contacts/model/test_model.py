@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     consumes,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -80,7 +81,7 @@ def _budget() -> settings:
         phases.remove(Phase.shrink)
     return settings(
         phases=phases,
-        max_examples=int(examples) if long_run else 25,
+        max_examples=int(examples) if long_run else 40,
         stateful_step_count=int(os.environ.get("SENDFLARE_MODEL_STEPS", "30")),
         derandomize=not long_run,
         database=settings.default.database if long_run else None,
@@ -140,8 +141,9 @@ class ContactModel(RuleBasedStateMachine):
         self.gone: dict[int, ModelUser] = {}
         self.step = 0
         self.names = iter(range(1, 10**6))
-        self.faults_on = False
-        self.limiter_down = False
+        #: Steps left before the API's faults, and the limiter's outage, end by themselves.
+        self.faults_left = 0
+        self.outage_left = 0
         #: Seconds since the last worker was killed (None: none was).
         self.since_kill: float | None = None
         #: The sandbox at the start of the current step (what the invariants compare with).
@@ -156,12 +158,24 @@ class ContactModel(RuleBasedStateMachine):
     def _begin(self) -> None:
         """Start a step: note the sandbox as it is, and who it says unsubscribed."""
         self.step += 1
+        self._time_ends_outages()
         self.before = self.driver.remote_contacts()
         self.created_before_meanwhile = set()
         for address, contact in self.before.items():
             if contact.status == UNSUBSCRIBED:
                 for user in self._owners(address):
                     user.unsubscribed_at.add(address)
+
+    def _time_ends_outages(self) -> None:
+        """Faults and outages last a few steps: a run spent under faults would find little."""
+        if self.faults_left:
+            self.faults_left -= 1
+            if not self.faults_left:
+                self.driver.clear_faults()
+        if self.outage_left:
+            self.outage_left -= 1
+            if not self.outage_left:
+                self.driver.set_limiter_down(False)
 
     def _owners(self, address: str) -> list[ModelUser]:
         """The users an address belongs to: those who have it now, else the last who had it."""
@@ -188,9 +202,16 @@ class ContactModel(RuleBasedStateMachine):
 
     # -- rules: Django's side -------------------------------------------------------------
 
-    @initialize(target=users, email=st.sampled_from(ADDRESSES), name=st.sampled_from(FIRST_NAMES))
-    def first_user(self, email: str, name: str) -> int:
-        return self.create_user(email, name)
+    @initialize(
+        target=users,
+        emails=st.lists(st.sampled_from(ADDRESSES), min_size=1, max_size=2, unique=True),
+        name=st.sampled_from(FIRST_NAMES),
+    )
+    def first_users(self, emails: list[str], name: str) -> Any:
+        """One or two users, delivered: every run starts with contacts in Sendflare."""
+        pks = [self.create_user(email, name) for email in emails]
+        self.deliver_pending()
+        return multiple(*pks)
 
     @precondition(lambda self: len(self.live) < MAX_USERS)
     @rule(target=users, email=st.sampled_from(ADDRESSES), name=st.sampled_from(FIRST_NAMES))
@@ -360,25 +381,27 @@ class ContactModel(RuleBasedStateMachine):
         kind=st.sampled_from(FAULT_KINDS),
         rate=st.sampled_from((0.2, 0.5, 1.0)),
         seed=st.integers(0, 9),
+        steps=st.integers(1, 6),
     )
-    def api_faults_on(self, kind: str, rate: float, seed: int) -> None:
+    def api_faults_on(self, kind: str, rate: float, seed: int, steps: int) -> None:
+        """From now on, for ``steps`` steps (or until turned off), the API has faults."""
         self._begin()
         self.driver.set_fault_rate(kind, rate, seed)
-        self.faults_on = True
+        self.faults_left = steps + 1  # this step does not count
 
-    @precondition(lambda self: self.faults_on)
+    @precondition(lambda self: self.faults_left > 0)
     @rule()
     def api_faults_off(self) -> None:
         self._begin()
         self.driver.clear_faults()
-        self.faults_on = False
+        self.faults_left = 0
 
-    @rule(down=st.booleans())
-    def shared_limiter(self, down: bool) -> None:
-        """The shared (Redis) limiter becomes unreachable, or comes back."""
+    @rule(steps=st.integers(1, 6))
+    def shared_limiter_down(self, steps: int) -> None:
+        """The shared (Redis) limiter is unreachable for ``steps`` steps."""
         self._begin()
-        self.driver.set_limiter_down(down)
-        self.limiter_down = down
+        self.driver.set_limiter_down(True)
+        self.outage_left = steps + 1
 
     # -- the invariants, after every step --------------------------------------------------
 
