@@ -245,10 +245,11 @@ def plain_loop(session: requests.Session, url: str, bodies: list[dict[str, str]]
 
 
 def make_backend(url: str, *, rate_limit: float, workers: int) -> Any:
-    """An EmailBackend for the local server (its client is the process's shared one)."""
+    """An open EmailBackend for the local server: its client (and pooled connections) stays
+    open across the rounds, as with ``with get_connection() as connection:``."""
     from django_sendflare.backends import EmailBackend
 
-    return EmailBackend(
+    backend = EmailBackend(
         api_token=TOKEN,
         api_url=url,
         rate_limit=rate_limit,
@@ -256,6 +257,8 @@ def make_backend(url: str, *, rate_limit: float, workers: int) -> Any:
         # Only 429s are retried here; three are plenty, none is expected with the limiter on.
         max_retries=3,
     )
+    backend.open()
+    return backend
 
 
 def messages_for(count: int, prefix: str) -> list[Any]:

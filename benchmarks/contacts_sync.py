@@ -1,11 +1,12 @@
-"""Benchmark: a diff-based full contact sync of 10,000 users with 1% changed.
+"""Benchmark: a diff-based full contact sync of 10,000 users with 1% changed; email changes.
 
 Runs against the sandbox's standalone server on loopback (in a subprocess, rate limit off), with a
 throwaway SQLite database. Prints the API calls, wall time and peak memory of the diff sync beside
 what a blind push (one save per user) costs, and what each would take at the API's documented
-5 requests per second::
+5 requests per second. Then the cost of email changes delivered by the outbox, whose live status
+is read from the listing (issue 8, I1): one change beside a batch of 100, listing reads counted::
 
-    python benchmarks/contacts_sync.py [--users 10000] [--changed 0.01]
+    python benchmarks/contacts_sync.py [--users 10000] [--changed 0.01] [--batch 100]
 
 Peak memory is measured with tracemalloc over the sync alone (a second, separate run: tracing
 slows Python down, so the timed run is not traced).
@@ -22,6 +23,7 @@ import tempfile
 import time
 import tracemalloc
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,14 @@ def configure(port: int, db_path: str) -> None:
     settings.configure(
         SECRET_KEY="benchmark-only",  # noqa: S106 - a throwaway local database
         USE_TZ=True,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}},
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": db_path,
+                # WAL, as a production SQLite would run: each small write is not an fsync.
+                "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
+            }
+        },
         INSTALLED_APPS=[
             "django.contrib.contenttypes",
             "django.contrib.auth",
@@ -102,10 +111,12 @@ def counting_client() -> Any:
 
     class CountingClient(SendflareClient):
         calls = 0
+        reads = 0  # listing pages (GET), counted in calls too
 
-        def _request(self, *args: Any, **kwargs: Any) -> Any:
+        def _request(self, method: str, *args: Any, **kwargs: Any) -> Any:
             type(self).calls += 1
-            return super()._request(*args, **kwargs)
+            type(self).reads += method == "GET"
+            return super()._request(method, *args, **kwargs)
 
     return CountingClient.from_settings(get_settings())
 
@@ -143,6 +154,27 @@ def change_users(share: float, offset: int) -> int:
     return min(len(pks), total)
 
 
+def blind_push(client: Any, count: int) -> float:
+    """One save per user, as a sync without a diff would do (8 at a time: it is only the
+    baseline's cost in calls that matters, and the contacts it leaves for the diff sync)."""
+    from django_sendflare.contacts.adapter import get_adapter
+
+    adapter = get_adapter()
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.order_by("pk").iterator(chunk_size=2000)
+
+    def save(user: Any) -> None:
+        contact = adapter.to_contact(user)
+        client.save_contact(email=contact.email, status=contact.status, data=contact.filled_data())
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in pool.map(save, users, chunksize=64):
+            pass
+    return time.perf_counter() - started
+
+
 def run_sync(client: Any) -> tuple[Any, float, int]:
     from django_sendflare.contacts.sync import run_sync as sync
 
@@ -152,10 +184,43 @@ def run_sync(client: Any) -> tuple[Any, float, int]:
     return report, time.perf_counter() - started, client.calls - before
 
 
+def change_emails(pks: list[int], tag: str) -> None:
+    """Email changes as the receivers record them (an outbox row with the previous address)."""
+    from django.contrib.auth import get_user_model
+
+    from django_sendflare.contacts.outbox import record_change
+    from django_sendflare.models import ContactChange
+
+    for user in get_user_model().objects.filter(pk__in=pks):
+        previous = user.email
+        user.email = f"{tag}.{previous}"
+        user.save(update_fields=["email"])
+        record_change(user, str(ContactChange.Kind.SAVE), email=user.email, previous_email=previous)
+
+
+def deliver_email_changes(client: Any, pks: list[int], tag: str, batch: int) -> dict[str, Any]:
+    """Deliver email changes of these users; the calls, reads, writes, time and peak memory."""
+    from django_sendflare.contacts.outbox import deliver_pending
+
+    change_emails(pks, tag)
+    calls, reads = client.calls, client.reads
+    tracemalloc.start()
+    started = time.perf_counter()
+    report = deliver_pending(client=client, batch_size=batch)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert report.ok and report.count(report.results[0].outcome) == len(pks), report.summary()
+    reads = client.reads - reads
+    calls = client.calls - calls
+    return {"calls": calls, "reads": reads, "writes": calls - reads, "s": seconds, "peak": peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--changed", type=float, default=0.01, help="share of users changed")
+    parser.add_argument("--batch", type=int, default=100, help="email changes in one batch")
     args = parser.parse_args()
 
     port = free_port()
@@ -163,6 +228,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             configure(port, os.path.join(tmp, "bench.sqlite3"))
+            from django.contrib.auth import get_user_model
             from django.core.management import call_command
 
             call_command("migrate", verbosity=0)
@@ -170,12 +236,9 @@ def main() -> None:
             client = counting_client()
 
             print(f"Contact sync benchmark: {args.users:,} users, sandbox on 127.0.0.1:{port}")
-            report, seconds, calls = run_sync(client)
-            assert report.ok and len(report.plan.creates) == args.users, report
-            print(
-                f"  first sync (empty list: one save per user, i.e. a blind push): "
-                f"{calls:,} calls in {seconds:.1f} s"
-            )
+            seconds = blind_push(client, args.users)
+            assert client.calls == args.users
+            print(f"  blind push (one save per user): {args.users:,} calls in {seconds:.1f} s")
 
             changed = change_users(args.changed, offset=0)
             report, seconds, calls = run_sync(client)
@@ -192,6 +255,7 @@ def main() -> None:
             blind = args.users
             print(f"  diff sync, {changed:,} users changed ({args.changed:.0%}):")
             print(f"    API calls:   {calls:,} ({pages} list pages + {calls - pages:,} saves)")
+            print(f"    per changed user: {calls / max(changed, 1):.2f} calls")
             print(f"    wall time:   {seconds:.2f} s (local server, no rate limit)")
             print(f"    peak memory: {peak / 2**20:.1f} MiB (tracemalloc, second run)")
             print(f"  blind push:    {blind:,} calls (one save per user)")
@@ -200,6 +264,34 @@ def main() -> None:
                 f"blind push {blind / DOCUMENTED_RATE:,.0f} s "
                 f"({blind / max(calls, 1):.0f}x the calls)"
             )
+
+            # Email changes: the live status of the old address is read from the listing, once
+            # per delivery batch, stopping when every old address is found. Where they sit in
+            # the list decides the cost: the first user's is on page 1, the last user's on the
+            # last page; the batch is spread over the whole list.
+            pks = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True))
+            step = max(1, len(pks) // args.batch)
+            rows = [
+                (
+                    "1 change, address on the first page",
+                    deliver_email_changes(client, pks[:1], "a", 1),
+                ),
+                (
+                    "1 change, address on the last page",
+                    deliver_email_changes(client, pks[-1:], "b", 1),
+                ),
+                (
+                    f"{args.batch} changes in one batch, spread over the list",
+                    deliver_email_changes(client, pks[1:-1:step][: args.batch], "c", args.batch),
+                ),
+            ]
+            print(f"  email changes on a list of {args.users:,} contacts (outbox delivery):")
+            for label, figures in rows:
+                print(
+                    f"    {label}: {figures['calls']:,} calls ({figures['reads']:,} listing reads"
+                    f" + {figures['writes']:,} writes) in {figures['s']:.2f} s, peak memory "
+                    f"{figures['peak'] / 2**20:.1f} MiB"
+                )
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)

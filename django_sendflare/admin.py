@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import django
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
@@ -141,6 +142,8 @@ class SendflareUserAdminMixin(_ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "delete_sendflare_contact",
             "media": self.media,
+            # Django 6.0 made the admin's breadcrumbs an <ol>; 5.2's CSS styles a <div>.
+            "breadcrumbs_as_list": django.VERSION >= (6, 0),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.sendflare_delete_template, context)

@@ -35,16 +35,20 @@ from urllib3.exceptions import (
 from . import __version__
 from .conf import PROVIDER_URLS, SendflareSettings, get_settings
 from .exceptions import (
+    SERVICE_ERRORS,
     SendflareAmbiguousError,
     SendflareAPIError,
     SendflareAuthenticationError,
     SendflareBadResponse,
     SendflareConnectionError,
     SendflareRateLimited,
+    SendflareRedirectError,
     SendflareServerError,
-    error_for_code,
+    SendflareUnencodableText,
+    SendflareUnexpectedError,
 )
 from .ratelimit import RateLimiter, get_rate_limiter
+from .redaction import mask_url
 from .retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -70,8 +74,6 @@ class ContactPage:
 
     contacts: list[dict[str, Any]]
     total: int | None
-    page: int
-    page_size: int
     request_id: str | None
 
 
@@ -148,7 +150,7 @@ class SendflareClient:
         )
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.api_url}>"
+        return f"<{type(self).__name__} {mask_url(self.api_url)}>"
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -166,9 +168,15 @@ class SendflareClient:
         """Send one email to one recipient (``POST /v1/send``).
 
         Not retried after a failure that may have delivered it (unless ``retry.retry_ambiguous``).
+        A failure names the addresses of the request (``error.fields``), so that a refused
+        value can be found.
         """
         payload = {"from": from_email, "to": to, "subject": subject, "body": body}
-        return self._request("POST", "/v1/send", json_body=payload, idempotent=False)
+        try:
+            return self._request("POST", "/v1/send", json_body=payload, idempotent=False)
+        except SendflareAPIError as error:
+            error.fields = {"from": from_email, "to": to}
+            raise
 
     def list_contacts(
         self, *, app_id: str | None = None, page: int = 1, page_size: int = MAX_PAGE_SIZE
@@ -176,7 +184,7 @@ class SendflareClient:
         """One page of the contacts of ``app_id`` (``GET /v1/contact``)."""
         params = {"appId": self._app_id(app_id), "page": page, "pageSize": page_size}
         response = self._request("GET", "/v1/contact", params=params, idempotent=True)
-        return _contact_page(response, page, page_size)
+        return _contact_page(response)
 
     def iter_contacts(
         self, *, app_id: str | None = None, page_size: int = MAX_PAGE_SIZE
@@ -260,10 +268,8 @@ class SendflareClient:
         data = None
         headers = {}
         if json_body is not None:
-            # ensure_ascii=False: the body stays as short as the text itself.
-            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            data = _encode_json(json_body, method, path)
             headers["Content-Type"] = "application/json; charset=utf-8"
-        url = self.api_url + path
         started = self._clock()
         attempt = 0
         while True:
@@ -271,8 +277,9 @@ class SendflareClient:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(self._sleep)
             try:
-                return self._attempt(method, url, path, params, data, headers)
+                return self._attempt(method, path, params, data, headers)
             except SendflareAPIError as error:
+                error.request = f"{method} {path}"
                 if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
                     raise
                 delay = self.retry.delay(error, attempt=attempt)
@@ -304,19 +311,36 @@ class SendflareClient:
     def _attempt(
         self,
         method: str,
-        url: str,
         path: str,
         params: Mapping[str, Any] | None,
         data: bytes | None,
         headers: Mapping[str, str],
     ) -> APIResponse:
         started = time.perf_counter()
+        failure: SendflareAPIError | None = None
         try:
+            # The URL is not held in a local: it may carry credentials, and the frames of a
+            # traceback end up in Django's error reports. Redirects are never followed.
             response = self.session.request(
-                method, url, params=params, data=data, headers=headers, timeout=self.timeout
+                method,
+                self.api_url + path,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise _transport_error(error) from error
+            failure = _transport_error(error)
+        except Exception as error:  # urllib3 & co.: nothing of theirs reaches the caller raw
+            failure = SendflareUnexpectedError(
+                f"The HTTP request failed unexpectedly ({type(error).__name__})"
+            )
+        if failure is not None:
+            # Raised outside the except clause: the third-party exception is not chained to
+            # ours, so its frames (whose locals hold the Authorization header) never reach a
+            # traceback, a log record or an error report.
+            raise failure
         result = parse_envelope(response)
         logger.debug(
             "Sendflare %s %s -> HTTP %s requestId=%s in %.0f ms",
@@ -329,13 +353,33 @@ class SendflareClient:
         return result
 
 
+def _encode_json(body: Mapping[str, Any], method: str, path: str) -> bytes:
+    """The request body as UTF-8 JSON; text with no UTF-8 form raises before any request."""
+    # ensure_ascii=False: the body stays as short as the text itself.
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        position = error.start
+    raise SendflareUnencodableText(
+        f"{method} {path}: the request holds {text[position]!r}, which has no UTF-8 form"
+    )
+
+
 def _transport_error(error: requests.RequestException) -> SendflareAPIError:
-    """Map a requests exception to whether the request can have reached the API."""
+    """Map a requests exception to whether the request can have reached the API.
+
+    The texts name the request as method and path and the cause by its kind: never the
+    exception's own text, which can hold the URL (and credentials in it).
+    """
+    cause = _cause(error)
     if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError)):
         # The TLS handshake happens before any byte of the request is sent.
-        return SendflareConnectionError(f"Could not connect to the Sendflare API: {error}")
+        return SendflareConnectionError(f"Could not connect to the Sendflare API ({cause})")
     if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return SendflareConnectionError(f"Invalid Sendflare API URL: {error}")
+        return SendflareConnectionError(
+            f"The Sendflare API URL is invalid ({cause}): check SENDFLARE['API_URL']"
+        )
     if isinstance(error, requests.ReadTimeout):
         return SendflareAmbiguousError(
             "The Sendflare API did not answer in time; the request may have been processed"
@@ -345,12 +389,35 @@ def _transport_error(error: requests.RequestException) -> SendflareAPIError:
         if isinstance(reason, MaxRetryError):
             reason = reason.reason
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
-            return SendflareConnectionError(f"Could not connect to the Sendflare API: {reason}")
+            return SendflareConnectionError(f"Could not connect to the Sendflare API ({cause})")
         return SendflareAmbiguousError(
-            "The connection to the Sendflare API broke after the request was sent; "
-            f"it may have been processed: {error}"
+            f"The connection to the Sendflare API broke after the request was "
+            f"sent; it may have been processed ({cause})"
         )
-    return SendflareAmbiguousError(f"The Sendflare API request failed: {error}")
+    return SendflareAmbiguousError(f"The Sendflare API request failed ({cause})")
+
+
+def _cause(error: BaseException) -> str:
+    """The kind of a transport failure, e.g. "ConnectionRefusedError: Connection refused".
+
+    Walks the exception's causes down to the operating system's error, whose text names no
+    URL; above it only class names are used.
+    """
+    names = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return f"{type(current).__name__}: {current.strerror}"
+        names.append(type(current).__name__)
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = current.args[0] if current.args else None
+        if not isinstance(inner, BaseException):
+            inner = current.__cause__ or current.__context__
+        current = inner
+    return names[-1] if names else type(error).__name__
 
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -371,38 +438,58 @@ def _describe_body(response: requests.Response) -> str:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date."""
+    """Retry-After as seconds: a number, or an HTTP date. None when absent or meaningless.
+
+    A value that is not a finite number (``nan``, ``inf``) is ignored rather than trusted:
+    ``nan`` would otherwise become a retry without any wait.
+    """
     value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def _redirect_target(response: requests.Response) -> str:
+    """Where a redirect points, with any credentials in it masked."""
+    location = response.headers.get("Location", "").strip()
+    return repr(mask_url(location)) if location else "nowhere (no Location header)"
+
+
 def parse_envelope(response: requests.Response) -> APIResponse:
-    """Turn an HTTP response into an APIResponse, or raise the matching SendflareAPIError."""
+    """Turn an HTTP response into an APIResponse, or raise the matching SendflareAPIError.
+
+    A service code the table knows decides the class, whatever the HTTP status (a 403 with
+    100048 is a refused sender, not a refused token); without one, the HTTP status does.
+    """
     status = response.status_code
     retry_after = _retry_after(response)
+    if 300 <= status < 400:
+        raise SendflareRedirectError(
+            f"The Sendflare API answered HTTP {status}, a redirect to "
+            f"{_redirect_target(response)}; redirects are not followed: check "
+            "SENDFLARE['API_URL']",
+            status_code=status,
+        )
     try:
         payload = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested JSON. Either way it is not the envelope.
         payload = None
 
-    envelope_ok = (
-        isinstance(payload, dict)
-        and isinstance(payload.get("code"), int)
-        and not isinstance(payload.get("code"), bool)
-    )
-    if not envelope_ok:
+    code = payload.get("code") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict) or not isinstance(code, int) or isinstance(code, bool):
         what = (
             _describe_body(response) if payload is None else "JSON that is not the API's envelope"
         )
@@ -416,22 +503,23 @@ def parse_envelope(response: requests.Response) -> APIResponse:
             raise SendflareServerError(message, **kwargs)
         raise SendflareBadResponse(message, **kwargs)
 
-    code: int = payload["code"]
     request_id = payload.get("requestId")
     request_id = str(request_id) if request_id is not None else None
-    message = payload.get("message")
-    message = str(message) if message is not None else ""
+    api_message = payload.get("message")
+    message = str(api_message) if api_message is not None else ""
     if code == 0 and status < 400 and payload.get("success") is not False:
         return APIResponse(request_id, code, message, payload.get("data"), status)
 
-    error_class = error_for_code(code) if code else SendflareAPIError
-    if status == 429:
-        error_class = SendflareRateLimited
-    elif status in (401, 403):
-        # Whatever code comes with it (the API documents none for a bad token).
-        error_class = SendflareAuthenticationError
-    elif error_class is SendflareAPIError and status >= 500:
-        error_class = SendflareServerError
+    error_class = SERVICE_ERRORS.get(code)
+    if error_class is None:
+        if status == 429:
+            error_class = SendflareRateLimited
+        elif status in (401, 403):
+            error_class = SendflareAuthenticationError
+        elif status >= 500:
+            error_class = SendflareServerError
+        else:
+            error_class = SendflareAPIError
     raise error_class(
         message or f"The Sendflare API refused the request (HTTP {status})",
         code=code,
@@ -441,7 +529,7 @@ def parse_envelope(response: requests.Response) -> APIResponse:
     )
 
 
-def _contact_page(response: APIResponse, page: int, page_size: int) -> ContactPage:
+def _contact_page(response: APIResponse) -> ContactPage:
     data = response.data
 
     def bad(what: str) -> SendflareBadResponse:
@@ -466,13 +554,7 @@ def _contact_page(response: APIResponse, page: int, page_size: int) -> ContactPa
             total = int(total)
         except (TypeError, ValueError):
             raise bad(f"total is {total!r}") from None
-    return ContactPage(
-        contacts=contacts,
-        total=total,
-        page=page,
-        page_size=page_size,
-        request_id=response.request_id,
-    )
+    return ContactPage(contacts=contacts, total=total, request_id=response.request_id)
 
 
 _clients: dict[tuple[Any, ...], SendflareClient] = {}

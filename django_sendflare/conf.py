@@ -1,86 +1,220 @@
 """Settings: the ``SENDFLARE`` dict (and a Django 6.1 ``MAILERS`` entry's OPTIONS) -> one object.
 
-The key names of ``SENDFLARE`` are the public contract. Reading them goes through
-:func:`validate`, which returns every problem found (the system checks show them all), and
-:func:`load_settings`, which raises ``SendflareConfigurationError`` on the first error, so that
-a misconfigured project fails loudly however it sends.
+Every setting is one row of :data:`SETTINGS`: its key, its default, the validator that checks it
+and a line saying what it does. That one table feeds
+
+* :func:`validate`, which returns every problem found (the system checks show them all),
+* :func:`load_settings`, which raises ``SendflareConfigurationError`` on the first error and
+  otherwise returns the frozen :class:`SendflareSettings`, so that a misconfigured project fails
+  loudly however it sends,
+* :func:`read_setting`, which reads one setting on its own, for code that must keep working when
+  another setting is broken (the contact receivers run inside every user save),
+* the settings reference (docs/reference/settings.rst, tested against the table).
+
+To add a setting: add a :class:`Setting` row to :data:`SETTINGS` and a field of the same name,
+lower case, to :class:`SendflareSettings`; the tests then say what to add to the reference.
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .exceptions import SendflareConfigurationError
+from .validators import (
+    ApiUrl,
+    Boolean,
+    DottedPath,
+    Integer,
+    Number,
+    OptionalText,
+    Options,
+    Problem,
+    Provider,
+    Timeout,
+    Token,
+    Validator,
+)
+
+__all__ = [
+    "BY_KEY",
+    "DEFAULTS",
+    "PROVIDER_URLS",
+    "SETTINGS",
+    "Problem",
+    "SendflareSettings",
+    "Setting",
+    "get_settings",
+    "load_settings",
+    "raw_settings",
+    "read_setting",
+    "validate",
+]
 
 PROVIDER_URLS: dict[str, str] = {
     "sendflare": "https://api.sendflare.io",
     "sendkit": "https://api.sendkit.best",
 }
 
-DEFAULTS: dict[str, Any] = {
-    "API_TOKEN": None,
-    "PROVIDER": "sendflare",
-    # None: the PROVIDER's documented base URL.
-    "API_URL": None,
-    "APP_ID": None,
-    # Seconds to connect and seconds to wait for an answer; a number, or a (connect, read) pair.
-    "TIMEOUT": (5.0, 30.0),
-    # Requests per second for the whole account (every endpoint, every thread); 0 turns it off.
-    "RATE_LIMIT": 5,
-    "RATE_LIMITER": "django_sendflare.ratelimit.InProcessRateLimiter",
-    "RATE_LIMITER_OPTIONS": {},
-    "IGNORE_UNSUPPORTED_FEATURES": False,
-    # Retries of requests that cannot have been acted upon (see README, "Retries").
-    "MAX_RETRIES": 3,
-    "RETRY_MAX_TIME": 30.0,
-    # Also retry sends after a read timeout, a dropped connection or a 5xx: may send twice.
-    "RETRY_AMBIGUOUS_SENDS": False,
-    # Recipients of one send_messages() call sent at once.
-    "MAX_CONCURRENT_REQUESTS": 4,
-    # Contacts.
-    "CONTACT_ADAPTER": "django_sendflare.contacts.adapter.ContactAdapter",
-    "SYNC_CONTACTS": True,
-    "CONTACTS_ENQUEUE_TASK": False,
-    "CONTACTS_RECREATE_TO_CHANGE_STATUS": False,
-    "CONTACTS_MAX_ATTEMPTS": 10,
-}
 
-_POSITIVE_NUMBERS = ("RETRY_MAX_TIME",)
-_NON_NEGATIVE_NUMBERS = ("RATE_LIMIT",)
-_NON_NEGATIVE_INTEGERS = ("MAX_RETRIES",)
-_POSITIVE_INTEGERS = ("MAX_CONCURRENT_REQUESTS", "CONTACTS_MAX_ATTEMPTS")
-_BOOLEANS = (
-    "IGNORE_UNSUPPORTED_FEATURES",
-    "RETRY_AMBIGUOUS_SENDS",
-    "SYNC_CONTACTS",
-    "CONTACTS_ENQUEUE_TASK",
-    "CONTACTS_RECREATE_TO_CHANGE_STATUS",
-)
-_DOTTED_PATHS = ("RATE_LIMITER", "CONTACT_ADAPTER")
+# The table -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the settings, as the system checks report it."""
+class Setting:
+    """One key of ``settings.SENDFLARE``."""
 
-    id: str
-    msg: str
-    hint: str
-    level: Literal["error", "warning"] = "error"
+    key: str
+    default: Any
+    validator: Validator
+    #: What it does, in one or two sentences (the settings reference shows it).
+    help: str
+
+    @property
+    def attribute(self) -> str:
+        """The name of the field of :class:`SendflareSettings` that holds it."""
+        return self.key.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "API_TOKEN",
+        None,
+        Token(),
+        "The API token (Bearer) of your Sendflare or SendKit account. Required. Never shown in "
+        "a repr, a log line or a check message.",
+    ),
+    Setting(
+        "PROVIDER",
+        "sendflare",
+        Provider(choices=tuple(PROVIDER_URLS)),
+        "Which service's documented base URL to use: ``'sendflare'`` "
+        "(https://api.sendflare.io) or ``'sendkit'`` (https://api.sendkit.best).",
+    ),
+    Setting(
+        "API_URL",
+        None,
+        ApiUrl(),
+        "The base URL of the API, without ``/v1`` (the client adds it); overrides PROVIDER. "
+        "Plain http is accepted for loopback hosts only (the sandbox).",
+    ),
+    Setting(
+        "APP_ID",
+        None,
+        OptionalText(),
+        "The application ID of your contact list. Contact sync needs it; sending does not.",
+    ),
+    Setting(
+        "TIMEOUT",
+        (5.0, 30.0),
+        Timeout(),
+        "Seconds to connect and seconds to wait for an answer, per request.",
+    ),
+    Setting(
+        "RATE_LIMIT",
+        5,
+        Number(zero_allowed=True),
+        "Requests per second for the whole account (every endpoint, every thread); "
+        "0 turns the limiter off.",
+    ),
+    Setting(
+        "RATE_LIMITER",
+        "django_sendflare.ratelimit.InProcessRateLimiter",
+        DottedPath(),
+        "The limiter class: the in-process one, or "
+        "``'django_sendflare.ratelimit.RedisRateLimiter'`` to share the limit between processes.",
+    ),
+    Setting(
+        "RATE_LIMITER_OPTIONS",
+        {},
+        Options(),
+        "Keyword arguments of the limiter class, e.g. ``{'url': 'redis://localhost:6379/0'}``. "
+        "The value is never repeated in a check message (a URL may hold a password).",
+    ),
+    Setting(
+        "IGNORE_UNSUPPORTED_FEATURES",
+        False,
+        Boolean(),
+        "Send messages with features the API cannot carry (cc, attachments, custom headers...) "
+        "without them, instead of refusing them.",
+    ),
+    Setting(
+        "MAX_RETRIES",
+        3,
+        Integer(minimum=0),
+        "Retries of a request that cannot have been acted upon (connection refused, 429, ...).",
+    ),
+    Setting(
+        "RETRY_MAX_TIME",
+        30.0,
+        Number(),
+        "Seconds after which a request is no longer retried, whatever MAX_RETRIES says.",
+    ),
+    Setting(
+        "RETRY_AMBIGUOUS_SENDS",
+        False,
+        Boolean(),
+        "Also retry sends after a read timeout, a dropped connection or a 5xx: the message may "
+        "then be sent twice.",
+    ),
+    Setting(
+        "MAX_CONCURRENT_REQUESTS",
+        4,
+        Integer(minimum=1),
+        "Recipients of one ``send_messages()`` call sent at once (each still waits for its slot "
+        "in the rate limiter).",
+    ),
+    Setting(
+        "CONTACT_ADAPTER",
+        "django_sendflare.contacts.adapter.ContactAdapter",
+        DottedPath(),
+        "The ContactAdapter subclass that turns a user into a contact (check E100 imports it).",
+    ),
+    Setting(
+        "SYNC_CONTACTS",
+        True,
+        Boolean(),
+        "Record user changes for contact sync (needs APP_ID; check W100 warns without it).",
+    ),
+    Setting(
+        "CONTACTS_ENQUEUE_TASK",
+        False,
+        Boolean(),
+        "Enqueue a django.tasks task when a transaction that changed users commits, instead of "
+        "waiting for ``sync_contacts --watch`` (check E101 needs the tasks framework).",
+    ),
+    Setting(
+        "CONTACTS_RECREATE_TO_CHANGE_STATUS",
+        False,
+        Boolean(),
+        "Change a contact's status by deleting and creating it again (the API has no update).",
+    ),
+    Setting(
+        "CONTACTS_MAX_ATTEMPTS",
+        10,
+        Integer(minimum=1),
+        "Attempts of one contact change before it is marked failed.",
+    ),
+)
+
+BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
+#: The default of every key (read by the backend to recognise its OPTIONS).
+DEFAULTS: dict[str, Any] = {setting.key: setting.default for setting in SETTINGS}
 
 
 @dataclass(frozen=True)
 class SendflareSettings:
-    """The validated settings. The token is kept out of ``repr()``."""
+    """The validated settings: one field per row of :data:`SETTINGS` (the token out of repr).
+
+    Two fields are derived: ``api_url`` is the PROVIDER's URL when API_URL is None, and TIMEOUT
+    is kept as ``connect_timeout`` and ``read_timeout``.
+    """
 
     api_token: str = field(repr=False)
     api_url: str
@@ -90,7 +224,7 @@ class SendflareSettings:
     read_timeout: float
     rate_limit: float
     rate_limiter: str
-    rate_limiter_options: Mapping[str, Any] = field(hash=False)
+    rate_limiter_options: Mapping[str, Any] = field(hash=False, repr=False)
     ignore_unsupported_features: bool
     max_retries: int
     retry_max_time: float
@@ -102,10 +236,21 @@ class SendflareSettings:
     contacts_recreate_to_change_status: bool
     contacts_max_attempts: int
 
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> SendflareSettings:
+        """Build it from cleaned values by key (every key of :data:`SETTINGS`)."""
+        fields = {BY_KEY[key].attribute: value for key, value in values.items()}
+        fields["connect_timeout"], fields["read_timeout"] = fields.pop("timeout")
+        fields["api_url"] = (fields["api_url"] or PROVIDER_URLS[fields["provider"]]).rstrip("/")
+        return cls(**fields)
+
     @property
     def account_key(self) -> tuple[str, str]:
         """What identifies one account: requests sharing it share a rate limiter and a pool."""
         return (self.api_url, self.api_token)
+
+
+# Reading ---------------------------------------------------------------------------------------
 
 
 def raw_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -123,172 +268,26 @@ def raw_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return raw
 
 
+def _unknown_key_problem(key: object) -> Problem:
+    close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+    return Problem(
+        "sendflare.W001",
+        f"SENDFLARE has an unknown key {key!r}: it is ignored.",
+        f"Did you mean {close[0]!r}?"
+        if close
+        else "Remove it; the settings reference lists every key.",
+        level="warning",
+    )
+
+
 def validate(raw: Mapping[str, Any]) -> list[Problem]:
     """Return every problem of a raw settings dict (empty when it is usable)."""
-    problems: list[Problem] = []
-    for key in raw:
-        if key not in DEFAULTS:
-            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-            problems.append(
-                Problem(
-                    "sendflare.W001",
-                    f"SENDFLARE has an unknown key {key!r}: it is ignored.",
-                    f"Did you mean {close[0]!r}?" if close else "Remove it; see the README.",
-                    level="warning",
-                )
-            )
-    values = {**DEFAULTS, **raw}
-
-    token = values["API_TOKEN"]
-    if not token or not isinstance(token, str) or not token.strip():
-        problems.append(
-            Problem(
-                "sendflare.E001",
-                "SENDFLARE['API_TOKEN'] is missing or empty.",
-                "Create a token on the API Keys page of your Sendflare dashboard and set it, "
-                "e.g. SENDFLARE = {'API_TOKEN': env('SENDFLARE_API_TOKEN')}.",
-            )
-        )
-    elif token != token.strip() or any(c in token for c in "\r\n"):
-        problems.append(
-            Problem(
-                "sendflare.E001",
-                "SENDFLARE['API_TOKEN'] has surrounding whitespace or a line break.",
-                "Strip the value you read from the environment.",
-            )
-        )
-
-    provider = values["PROVIDER"]
-    if provider not in PROVIDER_URLS:
-        problems.append(
-            Problem(
-                "sendflare.E005",
-                f"SENDFLARE['PROVIDER'] is {provider!r}.",
-                f"Use one of {sorted(PROVIDER_URLS)}, or set API_URL.",
-            )
-        )
-    problems.extend(_url_problems(values["API_URL"]))
-    problems.extend(_number_problems(values))
-
-    app_id = values["APP_ID"]
-    if app_id is not None and (not isinstance(app_id, str) or not app_id.strip()):
-        problems.append(
-            Problem(
-                "sendflare.E004",
-                f"SENDFLARE['APP_ID'] must be a non-empty string, not {app_id!r}.",
-                "Copy the application ID from your Sendflare dashboard, or leave APP_ID unset.",
-            )
-        )
-    limiter_options = values["RATE_LIMITER_OPTIONS"]
-    if not isinstance(limiter_options, Mapping):
-        problems.append(
-            Problem(
-                "sendflare.E004",
-                "SENDFLARE['RATE_LIMITER_OPTIONS'] must be a dict.",
-                "For example {'url': 'redis://localhost:6379/0'}.",
-            )
-        )
-    return problems
-
-
-def _url_problems(url: object) -> list[Problem]:
-    if url is None:
-        return []
-    hint = "Use the base URL only, e.g. 'https://api.sendflare.io' (no path below /v1)."
-    if not isinstance(url, str):
-        return [Problem("sendflare.E002", "SENDFLARE['API_URL'] must be a string.", hint)]
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return [Problem("sendflare.E002", f"SENDFLARE['API_URL'] {url!r} is malformed.", hint)]
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [
-            Problem(
-                "sendflare.E002",
-                f"SENDFLARE['API_URL'] {url!r} is not an http(s) URL with a host.",
-                hint,
-            )
-        ]
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return [
-            Problem(
-                "sendflare.E002",
-                f"SENDFLARE['API_URL'] {url!r} has a query, fragment or credentials.",
-                hint,
-            )
-        ]
-    if parts.path.rstrip("/").endswith("/v1"):
-        return [
-            Problem(
-                "sendflare.E002",
-                f"SENDFLARE['API_URL'] {url!r} ends in /v1: the client adds it.",
-                hint,
-            )
-        ]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return [
-            Problem(
-                "sendflare.E003",
-                f"SENDFLARE['API_URL'] {url!r} uses plain http to a host other than loopback: "
-                "the API token would cross the network in clear text.",
-                "Use https, or a loopback address (127.0.0.1, ::1, localhost) for the sandbox.",
-            )
-        ]
-    return []
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number_problems(values: Mapping[str, Any]) -> list[Problem]:
-    problems = []
-
-    def bad(key: str, expected: str) -> None:
-        problems.append(
-            Problem(
-                "sendflare.E004",
-                f"SENDFLARE[{key!r}] must be {expected}, not {values[key]!r}.",
-                f"The default is {DEFAULTS[key]!r}.",
-            )
-        )
-
-    timeout = values["TIMEOUT"]
-    pair = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
-    if len(pair) != 2 or not all(_is_number(t) and t > 0 for t in pair):
-        bad("TIMEOUT", "a positive number of seconds or a (connect, read) pair of them")
-    for key in _POSITIVE_NUMBERS:
-        if not (_is_number(values[key]) and values[key] > 0):
-            bad(key, "a positive number")
-    for key in _NON_NEGATIVE_NUMBERS:
-        if not (_is_number(values[key]) and values[key] >= 0):
-            bad(key, "a number >= 0 (0 turns it off)")
-    for key in _NON_NEGATIVE_INTEGERS:
-        if not (isinstance(values[key], int) and not isinstance(values[key], bool)) or (
-            values[key] < 0
-        ):
-            bad(key, "an integer >= 0")
-    for key in _POSITIVE_INTEGERS:
-        if not (isinstance(values[key], int) and not isinstance(values[key], bool)) or (
-            values[key] < 1
-        ):
-            bad(key, "an integer >= 1")
-    for key in _BOOLEANS:
-        if not isinstance(values[key], bool):
-            bad(key, "True or False")
-    for key in _DOTTED_PATHS:
-        if not isinstance(values[key], str) or "." not in values[key]:
-            bad(key, "a dotted import path")
+    problems = [_unknown_key_problem(key) for key in raw if key not in BY_KEY]
+    for setting in SETTINGS:
+        value = raw.get(setting.key, setting.default)
+        problem = setting.validator(setting.key, value, setting.default)
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 
@@ -300,32 +299,22 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> SendflareSettin
         raise SendflareConfigurationError(
             " ".join(f"{p.msg} {p.hint}" for p in errors) + f" [{errors[0].id}]"
         )
-    values = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
-    timeout = values["TIMEOUT"]
-    connect_timeout, read_timeout = (
-        timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
+    return SendflareSettings.from_values(
+        {s.key: s.validator.clean(raw.get(s.key, s.default)) for s in SETTINGS}
     )
-    return SendflareSettings(
-        api_token=values["API_TOKEN"],
-        api_url=(values["API_URL"] or PROVIDER_URLS[values["PROVIDER"]]).rstrip("/"),
-        provider=values["PROVIDER"],
-        app_id=values["APP_ID"],
-        connect_timeout=float(connect_timeout),
-        read_timeout=float(read_timeout),
-        rate_limit=float(values["RATE_LIMIT"]),
-        rate_limiter=values["RATE_LIMITER"],
-        rate_limiter_options=dict(values["RATE_LIMITER_OPTIONS"]),
-        ignore_unsupported_features=values["IGNORE_UNSUPPORTED_FEATURES"],
-        max_retries=values["MAX_RETRIES"],
-        retry_max_time=float(values["RETRY_MAX_TIME"]),
-        retry_ambiguous_sends=values["RETRY_AMBIGUOUS_SENDS"],
-        max_concurrent_requests=values["MAX_CONCURRENT_REQUESTS"],
-        contact_adapter=values["CONTACT_ADAPTER"],
-        sync_contacts=values["SYNC_CONTACTS"],
-        contacts_enqueue_task=values["CONTACTS_ENQUEUE_TASK"],
-        contacts_recreate_to_change_status=values["CONTACTS_RECREATE_TO_CHANGE_STATUS"],
-        contacts_max_attempts=values["CONTACTS_MAX_ATTEMPTS"],
-    )
+
+
+def read_setting(key: str) -> Any:
+    """One setting of ``settings.SENDFLARE``, validated on its own (the others may be broken).
+
+    Raises SendflareConfigurationError when this one is invalid, or SENDFLARE is not a dict.
+    """
+    setting = BY_KEY[key]
+    value = raw_settings().get(key, setting.default)
+    problem = setting.validator(key, value, setting.default)
+    if problem is not None:
+        raise SendflareConfigurationError(f"{problem.msg} {problem.hint} [{problem.id}]")
+    return setting.validator.clean(value)
 
 
 _cached: SendflareSettings | None = None

@@ -1,61 +1,122 @@
-"""The error tree of django-sendflare and the table of the API's service codes.
+"""The error tree of django-sendflare and the one table of the API's service codes.
 
-Everything raised by this package derives from :class:`SendflareError`. Errors that come from the
-API (or from the road to it) derive from :class:`SendflareAPIError` and carry ``code``,
-``message``, ``request_id`` and ``status_code``; two flags tell a caller what to do next:
+Three families, told apart by what a caller can do about them:
 
-``retryable``
-    Trying the same request again later can succeed (rate limits, an API that is down).
-``may_have_been_processed``
-    The request may have reached the API and been acted upon although no answer arrived
-    (read timeout, connection dropped after sending, 5xx). Re-sending an email after such an
-    error can deliver it twice.
+* :class:`SendflareConfigurationError` -- the settings are wrong. It is Django's
+  ``ImproperlyConfigured`` and deliberately **not** a :class:`SendflareError`: code that catches
+  sending errors (or ``fail_silently``) must never hide a misconfigured project.
+* :class:`SendflareInvalidInput` -- the message holds something the API cannot carry (a header
+  injection, an invalid address, text that cannot be encoded, an attachment...). Raised before
+  any request of the batch is made, whatever ``fail_silently`` says, as Django's own backends do.
+* :class:`SendflareAPIError` -- a request failed: the API refused it, could not be reached, or
+  answered something unusable. Its ``scope`` says what else the failure condemns:
+
+  ``"account"``
+      every later request of the account would fail the same way: a batch stops.
+  ``"sender"``
+      the sender address (or its domain) is refused: the batch's other messages from that sender
+      fail without a request; messages from other senders are still sent.
+  ``"message"``
+      only this request failed; the rest of the batch goes on.
+  ``"rate"``
+      too many requests: retried after a delay (and the account's limiter slows down).
+
+  ``retryable`` says whether trying again later can succeed, ``may_have_been_processed`` whether
+  the API may have acted on a request although no usable answer arrived (re-sending an email
+  after such an error can deliver it twice).
+
+:data:`SERVICE_ERRORS` maps every documented service code to its class; the class carries the
+scope. ``docs/reference/errors.rst`` prints the same table (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import message as django_message
+
+if TYPE_CHECKING:
+    from .results import MessageStatus
+
+    BadHeaderError = ValueError
+else:
+    # Django 5.2: its own ValueError subclass. Django 6.x: an alias of ValueError, deprecated
+    # when imported from django.core.mail (not from .message). Later: gone. A ValueError always.
+    BadHeaderError = getattr(django_message, "BadHeaderError", ValueError)
+
+#: What else a failed request condemns (see the module's docstring).
+Scope = Literal["account", "sender", "message", "rate"]
+SCOPES: tuple[Scope, ...] = ("account", "sender", "message", "rate")
+
+
+class SendflareConfigurationError(ImproperlyConfigured):
+    """The ``SENDFLARE`` settings (or the backend's options) are missing or invalid.
+
+    Not a :class:`SendflareError`, so that neither ``fail_silently`` nor an
+    ``except SendflareError`` around a send hides a misconfigured project.
+    """
 
 
 class SendflareError(Exception):
-    """Base class of every error raised by django-sendflare."""
-
-
-class SendflareConfigurationError(SendflareError, ImproperlyConfigured):
-    """The ``SENDFLARE`` settings (or the backend's options) are missing or invalid.
-
-    Never swallowed by ``fail_silently``: a misconfigured project must not look as if it sent mail.
-    """
-
-
-class SendflareUnsupportedFeature(SendflareError, ValueError):
-    """The message uses something the API cannot carry (attachments, headers, reply-to, ...).
-
-    Raised before any request is made. Set ``IGNORE_UNSUPPORTED_FEATURES`` to drop such parts
-    with a warning instead.
-    """
-
-
-class SendflareInvalidAddress(SendflareError, ValueError):
-    """An address in the message cannot be sent to (malformed, or several in one field)."""
-
-
-class SendflareAPIError(SendflareError):
-    """The API refused a request, or could not be reached, or answered something unusable."""
+    """Base class of every error django-sendflare raises while sending or syncing."""
 
     #: Set when the backend raises the error after a batch: the ``MessageStatus`` of every
     #: message of the batch, so that a caller of ``send_mail`` sees who got the message.
-    message_statuses: list[Any] | None = None
+    message_statuses: list[MessageStatus] | None = None
 
+
+# Input the API cannot take: refused before any request of the batch.
+
+
+class SendflareInvalidInput(SendflareError, ValueError):
+    """The message holds something the API cannot carry. Raised before any request."""
+
+
+class SendflareHeaderInjection(SendflareInvalidInput, BadHeaderError):
+    """A line break (CR or LF) in the subject, the from address or a recipient.
+
+    A ``ValueError`` and Django's ``BadHeaderError`` (an alias of ``ValueError`` since Django
+    6.0), as Django's own backends raise for the same message.
+    """
+
+
+class SendflareInvalidAddress(SendflareInvalidInput):
+    """An address in the message cannot be sent to (malformed, several in one field, no
+    public domain such as Django's default ``webmaster@localhost``)."""
+
+
+class SendflareUnencodableText(SendflareInvalidInput):
+    """A field holds text that has no UTF-8 form (a lone surrogate such as ``"\\ud800"``)."""
+
+
+class SendflareUnsupportedFeature(SendflareInvalidInput):
+    """The message uses something the API cannot carry (attachments, headers, reply-to, ...).
+
+    Set ``IGNORE_UNSUPPORTED_FEATURES`` to drop such parts with a warning instead.
+    """
+
+
+# Failures of a request.
+
+
+class SendflareAPIError(SendflareError):
+    """A request failed: refused by the API, not answered, or answered with something unusable.
+
+    ``code`` is the service code of the API's envelope (None when there was no envelope),
+    ``status_code`` the HTTP status, ``request_id`` the API's requestId, ``request`` the
+    request as method and path (``"POST /v1/send"``: never a URL). ``fields`` are the
+    request's fields that the refusal concerns (``{"from": ..., "to": ...}`` for a send): they
+    are shown in the text so that a refused value can be found; secrets never are.
+    """
+
+    #: What else the failure condemns: "account", "sender", "message" or "rate".
+    scope: Scope = "message"
     #: Trying again later can succeed.
     retryable: bool = False
     #: The request may have been acted upon although no usable answer arrived.
     may_have_been_processed: bool = False
-    #: Every later request of the same account will fail the same way (auth, quota, ...):
-    #: a batch stops instead of spending the rest of its requests on it.
-    account_level: bool = False
 
     def __init__(
         self,
@@ -65,6 +126,8 @@ class SendflareAPIError(SendflareError):
         request_id: str | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
+        fields: Mapping[str, str] | None = None,
+        request: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -72,8 +135,18 @@ class SendflareAPIError(SendflareError):
         self.request_id = request_id
         self.status_code = status_code
         self.retry_after = retry_after
+        self.fields: dict[str, str] = dict(fields or {})
+        self.request = request
+
+    @property
+    def account_level(self) -> bool:
+        """``scope == "account"``: kept for code written before scopes existed."""
+        return self.scope == "account"
 
     def __str__(self) -> str:
+        text = f"{self.request}: {self.message}" if self.request else self.message
+        if self.fields:
+            text += " [" + ", ".join(f"{k} {v!r}" for k, v in self.fields.items()) + "]"
         details = []
         if self.code is not None:
             details.append(f"code {self.code}")
@@ -81,7 +154,7 @@ class SendflareAPIError(SendflareError):
             details.append(f"HTTP {self.status_code}")
         if self.request_id:
             details.append(f"requestId {self.request_id}")
-        return f"{self.message} ({', '.join(details)})" if details else self.message
+        return f"{text} ({', '.join(details)})" if details else text
 
     def __repr__(self) -> str:
         return (
@@ -89,40 +162,17 @@ class SendflareAPIError(SendflareError):
             f"request_id={self.request_id!r}, status_code={self.status_code!r})"
         )
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments are lost by the default pickling of exceptions; task queues
-        # and multiprocessing pickle them.
-        return (
-            _rebuild_api_error,
-            (
-                type(self),
-                self.message,
-                self.code,
-                self.request_id,
-                self.status_code,
-                self.retry_after,
-            ),
-        )
+        # and multiprocessing pickle them. The state dict carries every attribute.
+        return (_rebuild_api_error, (type(self), self.message), self.__dict__)
 
 
-def _rebuild_api_error(
-    cls: type[SendflareAPIError],
-    message: str,
-    code: int | None,
-    request_id: str | None,
-    status_code: int | None,
-    retry_after: float | None,
-) -> SendflareAPIError:
-    return cls(
-        message,
-        code=code,
-        request_id=request_id,
-        status_code=status_code,
-        retry_after=retry_after,
-    )
+def _rebuild_api_error(cls: type[SendflareAPIError], message: str) -> SendflareAPIError:
+    return cls(message)
 
 
-# Transport and response errors: the API's answer was missing or unusable.
+# The road to the API: no answer, or an answer that is not the API's.
 
 
 class SendflareConnectionError(SendflareAPIError):
@@ -155,62 +205,84 @@ class SendflareBadResponse(SendflareAPIError):
     may_have_been_processed = True
 
 
+class SendflareRedirectError(SendflareAPIError):
+    """The API answered with a redirect (HTTP 3xx). Redirects are never followed: a message
+    re-posted to another host would hand the message (and, to a careless client, the token) to
+    whoever answered. Usually ``API_URL`` is wrong (``http`` for ``https``, an old host)."""
+
+    scope = "account"
+
+
+class SendflareUnexpectedError(SendflareAPIError):
+    """Something other than the API failed while sending (a bug, the shared limiter's store...).
+
+    The batch stops: its state is unknown. The request may have been sent.
+    """
+
+    scope = "account"
+    may_have_been_processed = True
+
+
 class SendflareAuthenticationError(SendflareAPIError):
-    """The API token was refused (HTTP 401 or 403)."""
+    """The API refused the credentials (HTTP 401 or 403 without a more precise service code)."""
 
-    account_level = True
-
-
-class SendflareRateLimited(SendflareAPIError):
-    """HTTP 429 or service code 100025: too many requests. Retried automatically within limits."""
-
-    retryable = True
+    scope = "account"
 
 
 # Service errors: the documented codes of the envelope (SendKit's table applies to both APIs).
 
 
 class SendflareBadParameters(SendflareAPIError):
-    """100033: bad request parameters."""
+    """100033: the API refused the request's parameters (an address, an empty field...)."""
 
 
 class SendflareEmailTooLarge(SendflareAPIError):
     """100023: the email is too large."""
 
 
-class SendflareInvalidSignature(SendflareAPIError):
-    """100029: invalid signature."""
+class SendflareRateLimited(SendflareAPIError):
+    """HTTP 429 or service code 100025: too many requests. Retried automatically within limits."""
 
-    account_level = True
+    scope = "rate"
+    retryable = True
+
+
+class SendflareInvalidSignature(SendflareAuthenticationError):
+    """100029: the request's credentials (token or signature) are invalid."""
 
 
 class SendflareInvalidSendingDomain(SendflareAPIError):
-    """100030: the sending domain is invalid."""
+    """100030: the domain of the sender address is not a valid sending domain of the account."""
+
+    scope = "sender"
 
 
 class SendflareDailyLimitReached(SendflareAPIError):
     """100031: the daily sending limit is reached. Not retried: the quota resets the next day."""
 
-    account_level = True
+    scope = "account"
 
 
 class SendflareSubscriptionExpired(SendflareAPIError):
-    """100047: the subscription has expired."""
+    """100047: the account's subscription has expired."""
 
-    account_level = True
+    scope = "account"
 
 
 class SendflareUnknownSender(SendflareAPIError):
-    """100048: the sender's email address does not exist in the account."""
+    """100048: the sender address does not exist in the account."""
+
+    scope = "sender"
 
 
 class SendflareAccountNotActivated(SendflareAPIError):
     """100049: the account is not activated."""
 
-    account_level = True
+    scope = "account"
 
 
-#: Service code -> error class. Codes not listed become a plain :class:`SendflareAPIError`.
+#: Service code -> error class (whose ``scope`` says what the code condemns). Codes not listed
+#: become a plain :class:`SendflareAPIError` of scope "message".
 SERVICE_ERRORS: dict[int, type[SendflareAPIError]] = {
     100023: SendflareEmailTooLarge,
     100025: SendflareRateLimited,

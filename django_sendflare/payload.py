@@ -13,6 +13,13 @@ what they cannot carry:
 * attachments, extra headers, reply-to and other alternatives raise
   :class:`~django_sendflare.exceptions.SendflareUnsupportedFeature`, or are dropped with a logged
   warning when ``IGNORE_UNSUPPORTED_FEATURES`` is on.
+* a line break in the subject, the from address or a recipient raises
+  :class:`~django_sendflare.exceptions.SendflareHeaderInjection` (Django's ``BadHeaderError``),
+  as Django's own backends do; text with no UTF-8 form (a lone surrogate) raises
+  :class:`~django_sendflare.exceptions.SendflareUnencodableText`; an address whose domain has no
+  dot (Django's default ``webmaster@localhost``) is refused: the API refuses it too.
+
+Every error names the field and the refused value.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.utils.encoding import force_str, punycode
 
-from .exceptions import SendflareInvalidAddress, SendflareUnsupportedFeature
+from .exceptions import (
+    SendflareHeaderInjection,
+    SendflareInvalidAddress,
+    SendflareUnencodableText,
+    SendflareUnsupportedFeature,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +59,7 @@ def parse_address(value: object, *, field: str) -> str:
     Raises SendflareInvalidAddress for anything that is not exactly one valid address.
     """
     text = force_str(value)
-    if "\r" in text or "\n" in text:
-        raise SendflareInvalidAddress(f"The {field} address {text!r} contains a line break.")
+    forbid_line_breaks(text, field=f"{field} address")
     parsed = getaddresses([text])
     # The parser repairs some malformed input ("x@exa mple.com" -> "x@example.com"): an
     # address it had to rewrite is refused rather than sent somewhere the caller did not say.
@@ -68,7 +79,39 @@ def parse_address(value: object, *, field: str) -> str:
         raise SendflareInvalidAddress(
             f"The {field} address {text!r} is not a valid email address."
         ) from None
+    if "." not in domain.strip("."):
+        # Django accepts "localhost"; the API does not (100033), and Django's defaults use it.
+        hint = (
+            " Django's DEFAULT_FROM_EMAIL and SERVER_EMAIL default to such addresses: set them."
+            if field == "from"
+            else ""
+        )
+        raise SendflareInvalidAddress(
+            f"The {field} address {text!r} has no public domain (no dot in {domain!r}): "
+            f"the Sendflare API refuses it.{hint}"
+        )
     return address
+
+
+def forbid_line_breaks(text: str, *, field: str) -> None:
+    """Refuse CR or LF in a header-like field, as Django's ``forbid_multi_line_headers`` does."""
+    if "\r" in text or "\n" in text:
+        raise SendflareHeaderInjection(
+            f"The {field} {text!r} contains a line break: header values can't contain newlines."
+        )
+
+
+def require_encodable(text: str, *, field: str) -> None:
+    """Refuse text that has no UTF-8 form (a lone surrogate), naming the field and where."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end]
+        around = error.object[max(0, error.start - 20) : error.start]
+        raise SendflareUnencodableText(
+            f"The {field} holds {bad!r} at position {error.start} (after {around!r}), which "
+            "has no UTF-8 form: the Sendflare API cannot carry it."
+        ) from None
 
 
 def recipients_of(message: EmailMessage) -> list[str]:
@@ -128,9 +171,17 @@ def build_requests(message: EmailMessage, *, ignore_unsupported: bool) -> list[S
             force_str(message.subject),
             described,
         )
-    from_email = parse_address(message.from_email, field="from")
     subject = force_str(message.subject or "")
+    forbid_line_breaks(subject, field="subject")
+    from_email = parse_address(message.from_email, field="from")
+    recipients = recipients_of(message)
+    for field, text in [
+        ("subject", subject),
+        ("body", body),
+        ("from address", from_email),
+        *(("to address", to) for to in recipients),
+    ]:
+        require_encodable(text, field=field)
     return [
-        SendRequest(from_email=from_email, to=to, subject=subject, body=body)
-        for to in recipients_of(message)
+        SendRequest(from_email=from_email, to=to, subject=subject, body=body) for to in recipients
     ]

@@ -15,8 +15,10 @@ class RecipientStatus:
     """The outcome for one recipient of one message.
 
     ``sent``: the API accepted it (``request_id`` is its requestId). ``failed``: it was refused,
-    could not be sent, or was not tried because an earlier request showed that the account
-    cannot send (``error`` says which). ``cancelled``: a ``pre_send`` receiver cancelled it.
+    could not be sent, or was not tried because an earlier request of the batch showed that it
+    would fail the same way (the account, or its sender, is refused: ``error.scope`` says
+    which, and ``error`` is that earlier request's error). ``cancelled``: a ``pre_send``
+    receiver cancelled it.
     """
 
     email: str

@@ -127,7 +127,13 @@ def test_unicode_lazy_strings_idn_and_long_bodies(sendflare_backend, api):
 
 @pytest.mark.parametrize(
     "bad",
-    ["not-an-address", "a@", "two@example.com, three@example.com", "x@exa mple.com", "a@b\n.com"],
+    [
+        "not-an-address",
+        "a@",
+        "two@example.com, three@example.com",
+        "x@exa mple.com",
+        "root@localhost",
+    ],
 )
 def test_an_invalid_address_raises_before_anything_is_sent(sendflare_backend, api, bad):
     good = EmailMessage("S", "B", "f@example.com", ["ok@example.com"])

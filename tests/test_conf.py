@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from django_sendflare.checks import check_settings
-from django_sendflare.conf import get_settings, load_settings
+from django_sendflare.conf import BY_KEY, SETTINGS, SendflareSettings, get_settings, load_settings
 from django_sendflare.exceptions import SendflareConfigurationError
 
 TOKEN = "sf-secret-token-123"
 
 
-def ids(settings_dict):
-    from django.conf import settings
-
+def ids(settings, settings_dict):
     settings.SENDFLARE = settings_dict
     return sorted(message.id for message in check_settings())
 
@@ -77,8 +77,8 @@ def test_token_never_in_repr(settings):
         ({"API_TOKEN": TOKEN, "RATE_LIMT": 3}, ["sendflare.W001"]),
     ],
 )
-def test_checks_report_each_problem(settings_dict, expected):
-    assert ids(settings_dict) == expected
+def test_checks_report_each_problem(settings, settings_dict, expected):
+    assert ids(settings, settings_dict) == expected
 
 
 def test_check_messages_have_hints_and_never_the_token(settings):
@@ -117,3 +117,61 @@ def test_overrides_win_and_are_case_insensitive(settings):
     conf = load_settings({"provider": "sendkit", "RATE_LIMIT": 2})
     assert conf.api_url == "https://api.sendkit.best"
     assert conf.rate_limit == 2
+
+
+# The one table --------------------------------------------------------------------------------
+
+
+def test_every_row_of_the_table_is_a_field_of_the_settings_object():
+    derived = {"connect_timeout", "read_timeout"}
+    attributes = {s.attribute for s in SETTINGS} - {"timeout"}
+    assert {f.name for f in fields(SendflareSettings)} == attributes | derived
+
+
+@pytest.mark.parametrize("key", [s.key for s in SETTINGS])
+def test_every_key_is_validated_by_the_check_and_by_loading(settings, key):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, key: object()}
+    [problem] = [m for m in check_settings() if m.level >= 40]
+    assert problem.id in BY_KEY[key].validator.check_ids
+    assert key in problem.msg
+    with pytest.raises(SendflareConfigurationError, match=key):
+        load_settings()
+
+
+def test_defaults_of_the_table_are_what_the_settings_object_holds(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN}
+    conf = get_settings()
+    for setting in SETTINGS:
+        if setting.key in ("API_TOKEN", "API_URL", "TIMEOUT"):
+            continue
+        assert getattr(conf, setting.attribute) == setting.default, setting.key
+
+
+def test_a_bad_limiter_options_value_is_not_repeated(settings):
+    """A Redis URL with a password, given where a dict belongs, is not printed back."""
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "RATE_LIMITER_OPTIONS": "redis://:hunter2@redis:6379"}
+    [message] = check_settings()
+    assert message.id == "sendflare.E004"
+    assert "hunter2" not in message.msg + message.hint
+    with pytest.raises(SendflareConfigurationError) as excinfo:
+        load_settings()
+    assert "hunter2" not in str(excinfo.value)
+
+
+def test_limiter_options_are_not_in_repr(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "RATE_LIMITER_OPTIONS": {"url": "redis://:hunter2@r"}}
+    assert "hunter2" not in repr(get_settings())
+
+
+def test_contact_settings_are_read_one_by_one_when_the_token_is_missing(settings):
+    """A user save records changes without a token; an invalid SYNC_CONTACTS counts as off."""
+    from django_sendflare.contacts.config import adapter_path, recording_enabled
+
+    settings.SENDFLARE = {"APP_ID": "app"}
+    assert recording_enabled()
+    settings.SENDFLARE = {"APP_ID": "app", "SYNC_CONTACTS": "no"}
+    assert not recording_enabled()
+    settings.SENDFLARE = {"APP_ID": 123}
+    assert not recording_enabled()
+    settings.SENDFLARE = {"CONTACT_ADAPTER": 5}
+    assert adapter_path() == "django_sendflare.contacts.adapter.ContactAdapter"

@@ -66,3 +66,8 @@ def test_the_example_passes_django_checks():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pointed_at_another_sandbox_the_example_does_not_mount_its_own():
+    standalone = example_settings(SENDFLARE_API_URL="http://127.0.0.1:8025")
+    assert (standalone["url"], standalone["sandbox"]) == ("http://127.0.0.1:8025", False)

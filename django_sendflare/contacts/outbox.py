@@ -190,8 +190,9 @@ class Delivery:
     def _scan_for_email_changes(self, keys: list[str]) -> ListingScan:
         """A listing scan primed with the old addresses of the batch's email changes.
 
-        The live status is read only for those (once for the whole batch, when the first of them
-        needs it); a plain data change or a new user needs no read.
+        The live status is read only for those and for addresses to delete of users that still
+        exist (once for the whole batch, when the first of them needs it); a plain data change
+        or a new user needs no read.
         """
         view = ListingScan(self.client, app_id=self.app_id, fields=self.adapter.fields)
         changes = ContactChange.objects.using(self.using).filter(user_key__in=keys)
@@ -209,7 +210,9 @@ class Delivery:
                 continue  # already Unsubscribed: nothing to read
             old = {state.synced_email, *state.stale_emails} - {""}
             current = normalize_email(latest.get(state.user_key, ""))
-            if {normalize_email(a) for a in old} - {current}:
+            if state.do_not_sync or {normalize_email(a) for a in old} - {current}:
+                # An email change, or deletes of a user's addresses: both need the live status
+                # (deleting an address deletes the evidence of an unsubscribe).
                 view.want(old)
         for before in previous.values():
             view.want(before)

@@ -20,6 +20,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
 from .config import enqueue_task_enabled, recording_enabled
+from .state import user_key
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def user_post_delete(
 def _enqueue_on_commit(instance: Model, using: str | None) -> None:
     if not enqueue_task_enabled():
         return
-    key = str(instance.pk)
+    key = user_key(instance)
 
     def enqueue() -> None:
         from .tasking import enqueue_delivery

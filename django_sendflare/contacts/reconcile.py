@@ -71,6 +71,9 @@ class UserResult:
     transient: bool = False
     #: The failure concerns the account (bad token...): every other user would fail too.
     account_level: bool = False
+    #: The failure is a conflict: another synced user has the address (reported, not an error
+    #: of the full sync).
+    conflict: bool = False
     #: The outbox rows read (and resolved, when the outcome is not a failure).
     row_ids: list[Any] = field(default_factory=list)
 
@@ -104,6 +107,8 @@ class _Save:
     new_address: bool  # the address is not the synced one (a create, as far as we know)
     #: Fields to send empty: they have a value in Sendflare and none here.
     clear: tuple[str, ...] = ()
+    #: The listing shows the address there already: the save cannot create it.
+    exists: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ class Reconciliation:
 
     ``view`` answers what Sendflare holds (live reads happen through it); ``force`` saves the
     contact even when the recorded state says it is up to date (an explicit "Sync to
-    Sendflare").
+    Sendflare"); ``unique_address`` is an address a full sync's plan has just found no other
+    user to have (its conflict check, over every user, stands in for a scan of the users).
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class Reconciliation:
         view: RemoteView,
         recreate_to_change_status: bool = False,
         force: bool = False,
+        unique_address: str = "",
     ) -> None:
         self.key = key
         self.client = client
@@ -146,8 +153,12 @@ class Reconciliation:
         self._synced = True
         #: Addresses deleted by this run.
         self._gone: set[str] = set()
-        #: Addresses this run saved or deleted.
+        #: Addresses this run saved or deleted; created (saved as a new address).
         self._touched: set[str] = set()
+        self._created: set[str] = set()
+        self._others: dict[str, list[str]] = {}
+        if normalize_email(unique_address):
+            self._others[normalize_email(unique_address)] = []
 
     def __repr__(self) -> str:
         return f"<Reconciliation of user {self.key}>"
@@ -225,6 +236,15 @@ class Reconciliation:
         except (ValueError, TypeError):
             return None  # a key that is not a valid pk of this model (the model was swapped)
 
+    def _others_with(self, address: str) -> list[str]:
+        """The other synced users that have this address (read once per run: a full scan)."""
+        key = normalize_email(address)
+        if key not in self._others:
+            self._others[key] = state_mod.users_with_address(
+                self.adapter, key, exclude_key=self.key
+            )
+        return self._others[key]
+
     def _adopt_row_addresses(self, rows: Any) -> None:
         """With no recorded state, the addresses the rows name may exist: note them as stale."""
         state = self._state()
@@ -260,15 +280,25 @@ class Reconciliation:
             return self._delete_step([synced, *stale])
         if not self.adapter.should_sync(user):
             # Not synced (inactive, no address): the contact is left as it is (--prune removes
-            # it); an email change in progress is finished.
+            # it) and an email change in progress is finished; but an address this very run
+            # created is undone: the deactivation landed while that call was in flight, and
+            # work planned before it must not leave a contact behind (I2).
             self._synced = False
-            return self._delete_step(
-                [a for a in stale if normalize_email(a) != normalize_email(synced)]
-            )
+            keep = "" if normalize_email(synced) in self._created else normalize_email(synced)
+            return self._delete_step([a for a in [synced, *stale] if normalize_email(a) != keep])
         contact = self.adapter.to_contact(user)
         self.result.email = contact.email
-        others = state_mod.users_with_address(self.adapter, contact.key, exclude_key=self.key)
+        others = self._others_with(contact.key)
         if others:
+            # Not synced while another user has the address; the addresses this user had
+            # before are not its address any more (I3): they are deleted first.
+            self._synced = False
+            step = self._delete_step(
+                a for a in [synced, *stale] if normalize_email(a) != contact.key
+            )
+            if step is not None:
+                return step
+            self.result.conflict = True
             raise _Permanent(
                 f"Conflict: {contact.email} is also the address of user(s) {', '.join(others)}; "
                 "neither is synced until only one has it."
@@ -291,7 +321,8 @@ class Reconciliation:
             if here is None and state.synced_at is not None:
                 # A complete listing lacks the contact we synced: it was deleted at Sendflare.
                 self._learn_remote_delete(state, user, synced)
-                return self._contact_step(self._state(), user, contact, "", stale)
+                # Re-read everything: a receiver may have marked the user do-not-sync.
+                return self._next_step()
             if self._status_to_recreate(state, contact):
                 return _Delete(synced)
             if isinstance(here, RemoteContact):
@@ -307,7 +338,7 @@ class Reconciliation:
         if isinstance(here, RemoteContact):
             # The listing shows the address already there: adopt it (an update, if anything).
             if here.changes(contact) or self.force:
-                return _Save(contact, here.status, True, _cleared(contact, {}, here))
+                return _Save(contact, here.status, True, _cleared(contact, {}, here), exists=True)
             self._record_synced(contact, here.email, here.status, previous=synced)
             return self._next_step()
         return _Save(contact, self._status_of_new_address(state, contact, synced, stale), True)
@@ -371,7 +402,7 @@ class Reconciliation:
     def _save(self, step: _Save) -> None:
         contact = step.contact
         state = self._state()
-        if step.new_address:
+        if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
             stale = [a for a in state.stale_emails if normalize_email(a) != contact.key]
             self._update(stale_emails=[*stale, contact.email])
@@ -381,12 +412,13 @@ class Reconciliation:
         self._touched.add(contact.key)
         self.force = False  # a forced sync asks for one save of the current contact
         if step.new_address:
+            self._created.add(contact.key)
             self._record_synced(contact, contact.email, step.status, previous=state.synced_email)
         else:
             self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
 
     def _delete(self, address: str) -> None:
-        others = state_mod.users_with_address(self.adapter, address, exclude_key=self.key)
+        others = self._others_with(address)
         if others:
             logger.info(
                 "Sendflare: kept the contact %s of user %s: user(s) %s also have it",
@@ -395,12 +427,30 @@ class Reconciliation:
                 ", ".join(others),
             )
         else:
+            self._learn_before_delete(address)
             self._call(self.client.delete_contact, email=address)
             self._deleted = True
         self._gone.add(normalize_email(address))
         self._touched.add(normalize_email(address))
         self.result.email = self.result.email or address
         self._forget_address(address)
+
+    def _learn_before_delete(self, address: str) -> None:
+        """Deleting a live user's address deletes the evidence of an unsubscribe: read it first.
+
+        I1 must hold when the user gets an address again (the admin's Sync after its Delete, an
+        email change after a conflict). Free when the user is known unsubscribed, or when the
+        view has read the address already; a failed read is transient (the delete waits).
+        """
+        state = self._state()
+        if state.unsubscribed_at is not None or normalize_email(address) in self._touched:
+            return
+        user = self._user()
+        if user is None:
+            return  # a deleted user never gets an address again
+        found = self.view.lookup([address]).get(normalize_email(address))
+        if found is not None and found.status == UNSUBSCRIBED:
+            self._learn_unsubscribed(state, user, found.email)
 
     # Recording.
 

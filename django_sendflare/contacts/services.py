@@ -43,13 +43,14 @@ def sync_users(
     users: Iterable[Model],
     *,
     client: SendflareClient | None = None,
-    max_now: int = MAX_SYNC_USERS,
+    max_now: int | None = None,
 ) -> SyncRequest:
     """Push these users' current contacts ("Sync to Sendflare"), whatever the recorded state says.
 
     Clears their do-not-sync marks (syncing a user on purpose undoes "Delete Sendflare
     contact"; it never re-subscribes anyone: see I1) and records a forced change for each, in
-    one transaction. The first ``max_now`` users are then delivered at once; the others stay in
+    one transaction. The first ``max_now`` (:data:`MAX_SYNC_USERS`) users are then delivered at
+    once; the others stay in
     the outbox, for the worker (``sync_contacts --pending`` or ``--watch``).
     """
     users = list(users)
@@ -59,7 +60,7 @@ def sync_users(
         state_mod.set_do_not_sync(keys, False)
         for user in users:
             record_change(user, str(ContactChange.Kind.SYNC), email=adapter.get_email(user))
-    now = keys[:max_now]
+    now = keys[: MAX_SYNC_USERS if max_now is None else max_now]
     request = SyncRequest(queued=len(keys) - len(now))
     if now:
         by_key = deliver_users(now, client=client)
@@ -84,6 +85,12 @@ def delete_user_contacts(
     adapter = get_adapter()
     lease = user_lease()
     queue = outbox_queue()
+    users = list(users)
+    # One read of the listing for the whole action: the live status of the addresses about
+    # to be deleted (I1 must hold if the user is synced again).
+    view = ListingScan(client, app_id=conf.app_id, fields=adapter.fields)
+    for user in users:
+        view.want(contact_addresses(user))
     results = []
     for user in users:
         key = state_mod.user_key(user)
@@ -94,7 +101,7 @@ def delete_user_contacts(
             adapter=adapter,
             app_id=conf.app_id,
             lease=lease,
-            view=ListingScan(client, app_id=conf.app_id, fields=adapter.fields),
+            view=view,
         ).run()
         result.email = result.email or adapter.get_email(user)
         if result.ok and result.outcome is not Outcome.BUSY:
@@ -107,6 +114,13 @@ def delete_user_contacts(
             record_change(user, str(ContactChange.Kind.SAVE), email=adapter.get_email(user))
         results.append(result)
     return results
+
+
+def stop_syncing(user: Model) -> None:
+    """Mark the user do-not-sync, without any call (e.g. from a ``contact_unsubscribed``
+    receiver: a contact deleted at Sendflare is then not re-created). "Sync to Sendflare"
+    clears the mark."""
+    state_mod.set_do_not_sync([state_mod.user_key(user)], True)
 
 
 def _mark_for_deletion(key: str, current: str) -> None:

@@ -71,6 +71,11 @@ class UserItem:
     def email(self) -> str:
         raise NotImplementedError
 
+    @property
+    def unique_address(self) -> str:
+        """The address the plan found to be this user's alone ("" when it did not)."""
+        return ""
+
     def describe(self) -> str:
         return f"{self.action:8} {self.email} (user {self.user_key})"
 
@@ -87,6 +92,10 @@ class Create(UserItem):
     contact: Contact
 
     @property
+    def unique_address(self) -> str:
+        return self.contact.key
+
+    @property
     def email(self) -> str:
         return self.contact.email
 
@@ -101,6 +110,10 @@ class Update(UserItem):
     remote: RemoteContact
     #: (field, remote value, local value) of each field that differs.
     changes: tuple[tuple[str, str, str], ...]
+
+    @property
+    def unique_address(self) -> str:
+        return self.contact.key
 
     @property
     def email(self) -> str:
@@ -121,6 +134,10 @@ class Recreate(UserItem):
     user_key: str
     contact: Contact
     remote: RemoteContact
+
+    @property
+    def unique_address(self) -> str:
+        return self.contact.key
 
     @property
     def email(self) -> str:
@@ -160,6 +177,19 @@ class Cleanup(UserItem):
     """A user with addresses still to delete (an email change or a lost answer left them)."""
 
     action: ClassVar[str] = "cleanup"
+    user_key: str
+    address: str
+
+    @property
+    def email(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True)
+class Conflicted(UserItem):
+    """A user whose address another synced user has: not synced, its old addresses deleted."""
+
+    action: ClassVar[str] = "conflict"
     user_key: str
     address: str
 
@@ -210,8 +240,11 @@ class SyncPlan:
     def user_items(self) -> list[UserItem]:
         """The items that reconcile a user: what differs, and unsubscribes to record."""
         learn = [d for d in self.status_differences if d.remote_status == UNSUBSCRIBED]
+        conflicted = [
+            Conflicted(key, address) for address, keys in self.conflicts.items() for key in keys
+        ]
         items: dict[str, UserItem] = {}
-        for item in [*self.creates, *self.updates, *self.recreates, *learn]:
+        for item in [*self.creates, *self.updates, *self.recreates, *learn, *conflicted]:
             items.setdefault(item.user_key, item)  # one reconciliation per user
         return list(items.values())
 
@@ -501,13 +534,14 @@ class SyncRun:
             lease=self.lease,
             view=self.view,
             recreate_to_change_status=self.recreate_to_change_status,
+            unique_address=item.unique_address,
         ).run()
         item_result = ItemResult(
             item.action, result.email or item.email, item.user_key, calls=result.calls
         )
         if result.outcome is Outcome.BUSY:
             item_result.busy = True
-        elif result.ok:
+        elif result.ok or result.conflict:
             # Up to date from the user's current state: the outbox rows read are resolved.
             self.queue.delete(result.row_ids)
         else:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, router, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from ..retry import backoff_delay
@@ -170,13 +170,17 @@ class WorkQueue(Generic[ItemT]):
     def failed(self, ids: Iterable[Any], error: str, *, transient: bool) -> Verdict:
         """Record a failed attempt of these rows (one attempt for them all).
 
-        A transient failure puts them back to pending, due after the backoff, until the
-        attempt count reaches ``max_attempts``; a permanent one parks them as failed at once.
+        A transient failure puts them back to pending, due after the backoff (grown from the
+        group's most tried row), until every row has had ``max_attempts`` attempts; a permanent
+        one parks them as failed at once.
         """
         ids = list(ids)
         rows = self.rows().filter(pk__in=ids)
-        attempts = (rows.aggregate(top=Max("attempts"))["top"] or 0) + 1
-        park = not transient or attempts >= self.max_attempts
+        counts = rows.aggregate(top=Max("attempts"), least=Min("attempts"))
+        attempts = (counts["top"] or 0) + 1
+        # Parked only once every row has had its max_attempts: a row added to the group
+        # (a newer change of the same user) is not parked after fewer attempts of its own.
+        park = not transient or (counts["least"] or 0) + 1 >= self.max_attempts
         now = timezone.now()
         rows.update(
             attempts=F("attempts") + 1,

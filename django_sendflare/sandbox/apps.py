@@ -15,7 +15,7 @@ class SendflareSandboxAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Rebuild the default sandbox whenever SENDFLARE_SANDBOX changes (e.g. in tests)."""
-        from django_sendflare.sandbox import mounted
+        """Rebuild the sandbox when SENDFLARE_SANDBOX changes; register the production check."""
+        from django_sendflare.sandbox import checks, mounted  # noqa: F401 - checks registers
 
         mounted.connect_signals()

@@ -14,7 +14,8 @@ from django_sendflare.sandbox.engine import (
     SandboxConfig,
 )
 from django_sendflare.sandbox.faults import FAULT_KINDS, FaultSettings
-from django_sendflare.sandbox.server import is_loopback, make_server
+from django_sendflare.sandbox.guard import is_loopback
+from django_sendflare.sandbox.server import make_server
 
 logger = logging.getLogger("django_sendflare.sandbox")
 
@@ -44,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a non-loopback --host (everyone who can reach it can read every message)",
+        help=(
+            "allow a non-loopback --host, and Host names other than localhost, 127.0.0.1 and "
+            "[::1] (everyone who can reach it can read every message)"
+        ),
     )
     parser.add_argument("--token", help="the only Bearer token accepted (default: any non-empty)")
     parser.add_argument(
@@ -138,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "listening on %s, reachable from other machines: no real authentication, and the "
             "inbox shows every message",
             args.host,
+        )
+    elif args.allow_remote:
+        logger.warning(
+            "--allow-remote: serving any Host name, so a web page whose name resolves to this "
+            "machine (DNS rebinding) can read the inbox"
         )
     logger.info(
         "Sendflare sandbox listening on %s (API_URL=%s, inbox %s/_sandbox/, token %s, "

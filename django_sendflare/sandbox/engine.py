@@ -3,7 +3,8 @@
 Both front ends (the Django views and the standalone server) hand it a :class:`SandboxRequest` and
 carry out the :class:`SandboxResponse`: wait ``delay`` seconds, then either drop the connection
 (``drop``) or answer with ``status``, ``headers`` and ``body``. Order of checks for an API request:
-route, injected fault, token, rate limit, size, JSON, fields, sender allow-list, daily quota.
+route, injected fault, token, rate limit, injected account state, size, JSON, fields, injected
+invalid sending domain, sender allow-list, daily quota.
 """
 
 from __future__ import annotations
@@ -53,8 +54,20 @@ API_ROUTES: dict[str, tuple[str, ...]] = {
 ERROR_STATUS: dict[int, int] = {
     env.BAD_PARAMETERS: 400,
     env.TOO_LARGE: 413,
+    env.INVALID_SIGNATURE: 401,
+    env.INVALID_SENDING_DOMAIN: 403,
     env.UNKNOWN_SENDER: 403,
     env.DAILY_QUOTA: 403,
+    env.SUBSCRIPTION_EXPIRED: 403,
+    env.NOT_ACTIVATED: 403,
+}
+
+#: The code each injected account state answers with, and whether it refuses sends only.
+ACCOUNT_STATE_CODES: dict[str, tuple[int, bool]] = {
+    "invalid_signature": (env.INVALID_SIGNATURE, False),
+    "daily_limit_reached": (env.DAILY_QUOTA, True),
+    "subscription_expired": (env.SUBSCRIPTION_EXPIRED, False),
+    "not_activated": (env.NOT_ACTIVATED, False),
 }
 
 
@@ -237,6 +250,9 @@ class Sandbox:
             response = self._error(env.RATE_LIMITED, request_id, "", 429)
             response.headers["Retry-After"] = str(retry_after)
             return response
+        refusal = ACCOUNT_STATE_CODES.get(self._faults.settings.account)
+        if refusal is not None and (request.path == "/v1/send" or not refusal[1]):
+            return self._error(refusal[0], request_id, "injected account state")
         try:
             data = self._execute(request, token, request_id)
         except InvalidRequest as exc:
@@ -275,6 +291,11 @@ class Sandbox:
                 env.TOO_LARGE,
             )
         message = parse_send(parse_json_object(request.body))
+        domain = message.sender.rpartition("@")[2].lower()
+        if domain in self._faults.settings.invalid_sending_domains:
+            raise InvalidRequest(
+                f"{domain} is not a sending domain of this account", env.INVALID_SENDING_DOMAIN
+            )
         if self._allowed and message.sender.lower() not in self._allowed:
             raise InvalidRequest(
                 f"{message.sender} is not a sender of this account", env.UNKNOWN_SENDER

@@ -16,8 +16,11 @@ BAD_PARAMETERS = 100033
 TOO_LARGE = 100023
 RATE_LIMITED = 100025
 INVALID_SIGNATURE = 100029
+INVALID_SENDING_DOMAIN = 100030
 DAILY_QUOTA = 100031
+SUBSCRIPTION_EXPIRED = 100047
 UNKNOWN_SENDER = 100048
+NOT_ACTIVATED = 100049
 
 #: The documents' wording for each code, used as the envelope's message.
 MESSAGES: dict[int, str] = {
@@ -26,8 +29,13 @@ MESSAGES: dict[int, str] = {
     TOO_LARGE: "Email too large",
     RATE_LIMITED: "Exceeding the maximum sending limit",
     INVALID_SIGNATURE: "Invalid signature",
+    INVALID_SENDING_DOMAIN: "The sending domain is invalid",
     DAILY_QUOTA: "You have reached the maximum daily sending limit",
+    SUBSCRIPTION_EXPIRED: (
+        "Your subscription has expired. Please renew to continue using the service"
+    ),
     UNKNOWN_SENDER: "The sender's email address does not exist",
+    NOT_ACTIVATED: "Please activate your account",
 }
 
 

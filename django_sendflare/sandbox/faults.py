@@ -8,6 +8,11 @@ Two sources, consulted per API request (never for the inspection endpoints):
 
 Every API request also waits ``latency + uniform(0, jitter)`` seconds (jitter drawn from its own
 seeded generator, so that turning jitter on does not change which requests fail).
+
+Account state, for the service codes that no request can provoke on its own: ``account`` puts
+the whole account in one state (every authenticated API request is then refused with its code,
+``daily_limit_reached`` for sends only), and ``invalid_sending_domains`` lists sender domains that
+``/v1/send`` refuses with 100030.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ UNPROCESSED_KINDS = frozenset({"429", "500", "502", "503", "reset", "html"})
 #: Kinds that close the connection without any response.
 DROP_KINDS = frozenset({"reset", "lost_response"})
 NO_FAULT = "ok"
+#: Account states: "active" (no refusal), or the name of the refusal every request then gets.
+ACCOUNT_STATES = (
+    "active",
+    "invalid_signature",
+    "daily_limit_reached",
+    "subscription_expired",
+    "not_activated",
+)
 
 
 def normalise_kind(kind: Any, *, allow_ok: bool) -> str:
@@ -53,6 +66,8 @@ class FaultSettings:
     slow: float = 2.0
     rates: dict[str, float] = field(default_factory=dict)
     queue: list[str] = field(default_factory=list)
+    account: str = "active"
+    invalid_sending_domains: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Validate and normalise, raising ValueError with a readable message."""
@@ -77,13 +92,31 @@ class FaultSettings:
         if not isinstance(self.queue, (list, tuple)):
             raise ValueError("queue must be a list of fault kinds")
         self.queue = [normalise_kind(kind, allow_ok=True) for kind in self.queue]
+        if self.account not in ACCOUNT_STATES:
+            raise ValueError(
+                f"unknown account state {self.account!r}; known: {', '.join(ACCOUNT_STATES)}"
+            )
+        if not isinstance(self.invalid_sending_domains, (list, tuple)) or not all(
+            isinstance(domain, str) and domain for domain in self.invalid_sending_domains
+        ):
+            raise ValueError("invalid_sending_domains must be a list of domain names")
+        self.invalid_sending_domains = [d.lower() for d in self.invalid_sending_domains]
 
     @classmethod
     def from_dict(cls, data: Any) -> FaultSettings:
         """Build from the JSON API shape; missing keys take their defaults."""
         if not isinstance(data, dict):
             raise ValueError("fault settings must be a JSON object")
-        known = {"seed", "latency", "jitter", "slow", "rates", "queue"}
+        known = {
+            "seed",
+            "latency",
+            "jitter",
+            "slow",
+            "rates",
+            "queue",
+            "account",
+            "invalid_sending_domains",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
@@ -98,6 +131,8 @@ class FaultSettings:
             "slow": self.slow,
             "rates": dict(self.rates),
             "queue": list(self.queue),
+            "account": self.account,
+            "invalid_sending_domains": list(self.invalid_sending_domains),
         }
 
 

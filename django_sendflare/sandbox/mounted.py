@@ -1,8 +1,12 @@
 """The sandbox used by the mounted Django views: one per process, configured by settings.
 
+The mounted views answer only while ``DEBUG`` is on (404 otherwise), unless
+``SENDFLARE_SANDBOX["SERVE_WITHOUT_DEBUG"]`` is True: see :func:`serving_allowed`.
+
 ``SENDFLARE_SANDBOX`` is a dict; every key is optional::
 
     SENDFLARE_SANDBOX = {
+        "SERVE_WITHOUT_DEBUG": False,   # answer with DEBUG off too (a shared staging host)
         "TOKEN": None,                  # the only Bearer token accepted; None: any non-empty token
         "RATE_LIMIT": 5,                # requests/s per token, all endpoints; 0 turns it off
         "MAX_MESSAGE_SIZE": 10485760,   # bytes of a /v1/send body before code 100023
@@ -32,8 +36,11 @@ from django_sendflare.sandbox.engine import Sandbox, SandboxConfig
 from django_sendflare.sandbox.faults import FaultSettings
 
 SETTING_NAME = "SENDFLARE_SANDBOX"
+#: The key that lets the mounted views answer with DEBUG off.
+SERVE_WITHOUT_DEBUG = "SERVE_WITHOUT_DEBUG"
 KNOWN_KEYS = frozenset(
     {
+        SERVE_WITHOUT_DEBUG,
         "TOKEN",
         "RATE_LIMIT",
         "MAX_MESSAGE_SIZE",
@@ -61,6 +68,8 @@ def config_from_mapping(options: Mapping[str, Any]) -> SandboxConfig:
             f"{SETTING_NAME} has unknown key(s): {', '.join(unknown)}; "
             f"known: {', '.join(sorted(KNOWN_KEYS))}"
         )
+    if not isinstance(options.get(SERVE_WITHOUT_DEBUG, False), bool):
+        raise ImproperlyConfigured(f"{SETTING_NAME}[{SERVE_WITHOUT_DEBUG!r}] must be True or False")
     defaults = SandboxConfig()
     fault_defaults = FaultSettings()
     try:
@@ -85,12 +94,28 @@ def config_from_mapping(options: Mapping[str, Any]) -> SandboxConfig:
         raise ImproperlyConfigured(f"{SETTING_NAME}: {exc}") from exc
 
 
+def _options() -> Mapping[str, Any]:
+    options = getattr(settings, SETTING_NAME, None) or {}
+    if not isinstance(options, Mapping):
+        raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict, not {type(options).__name__}")
+    return options
+
+
+def serving_allowed() -> bool:
+    """Whether the mounted views answer: ``DEBUG`` is on, or ``SERVE_WITHOUT_DEBUG`` says so.
+
+    The sandbox has no real authentication: mounted in a production URLconf by mistake, it would
+    show every message to anyone. Only an explicit ``True`` counts (not a truthy string).
+    """
+    return bool(settings.DEBUG) or _options().get(SERVE_WITHOUT_DEBUG) is True
+
+
 def get_default_sandbox() -> Sandbox:
     """Return the process-wide sandbox of the mounted views, creating it from settings."""
     global _default
     with _lock:
         if _default is None:
-            _default = Sandbox(config_from_mapping(getattr(settings, SETTING_NAME, None) or {}))
+            _default = Sandbox(config_from_mapping(_options()))
         return _default
 
 

@@ -82,8 +82,12 @@ class SandboxHandle:
         latency: float = 0.0,
         jitter: float = 0.0,
         slow: float = 2.0,
+        account: str = "active",
+        invalid_sending_domains: list[str] | tuple[str, ...] = (),
     ) -> None:
-        """Replace the faults: a queue for the next requests and/or probabilities per kind."""
+        """Replace the faults: a queue for the next requests and/or probabilities per kind,
+        an account state (``"subscription_expired"``, ``"not_activated"``...) and sender
+        domains that ``/v1/send`` refuses with 100030."""
         self.sandbox.set_faults(
             FaultSettings(
                 seed=seed,
@@ -92,6 +96,8 @@ class SandboxHandle:
                 slow=slow,
                 rates=dict(rates or {}),
                 queue=list(queue),
+                account=account,
+                invalid_sending_domains=list(invalid_sending_domains),
             )
         )
 
@@ -155,15 +161,28 @@ def sendflare_sandbox_settings(
 
 
 @pytest.fixture
-def sendflare_live_sandbox(live_server: Any) -> Iterator[SandboxHandle]:
+def sendflare_live_sandbox(
+    live_server: Any, request: pytest.FixtureRequest
+) -> Iterator[SandboxHandle]:
     """The mounted sandbox behind pytest-django's ``live_server``, fresh for one test.
 
-    Its configuration comes from the ``SENDFLARE_SANDBOX`` setting. The handle's ``url`` is the
-    mount point (``live_server.url + "/sandbox"`` for ``path("sandbox/", include(...))``).
+    Its configuration comes from the ``SENDFLARE_SANDBOX`` setting, with ``SERVE_WITHOUT_DEBUG``
+    on for the test (pytest-django runs tests with DEBUG off, and the mounted views answer only
+    with DEBUG on otherwise). The handle's ``url`` is the mount point
+    (``live_server.url + "/sandbox"`` for ``path("sandbox/", include(...))``).
     """
     from django.urls import NoReverseMatch, reverse
 
-    from django_sendflare.sandbox.mounted import get_default_sandbox, reset_default_sandbox
+    from django_sendflare.sandbox.mounted import (
+        SERVE_WITHOUT_DEBUG,
+        SETTING_NAME,
+        get_default_sandbox,
+        reset_default_sandbox,
+    )
+
+    settings = request.getfixturevalue("settings")
+    configured = getattr(settings, SETTING_NAME, None) or {}
+    setattr(settings, SETTING_NAME, {**configured, SERVE_WITHOUT_DEBUG: True})
 
     try:
         send_path = reverse("sendflare_sandbox:send")

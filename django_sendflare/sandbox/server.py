@@ -4,11 +4,13 @@ It serves the API at the root (``/v1/send``, ``/v1/contact``) and the inspection
 ``/_sandbox/``. Unlike the Django views, it can really drop a connection: ``reset`` closes the
 socket with SO_LINGER 0 (the client sees a TCP reset) before any response, and ``lost_response``
 does the same after the request was processed and recorded.
+
+It serves loopback Host names only, unless started with ``allow_remote`` (``--allow-remote``),
+and refuses cross-site state changes of the inspection endpoints (see :mod:`.guard`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import struct
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 
 from django_sendflare.sandbox.engine import Sandbox, SandboxConfig, SandboxRequest, SandboxResponse
 from django_sendflare.sandbox.engine import json_response as _json_response
+from django_sendflare.sandbox.guard import cross_site_refusal, host_refusal, is_loopback
 from django_sendflare.sandbox.inspection import handle_inspection
 
 logger = logging.getLogger(__name__)
@@ -31,14 +34,7 @@ HARD_BODY_LIMIT_MARGIN = 1024 * 1024
 IDLE_TIMEOUT = 30.0
 
 
-def is_loopback(host: str) -> bool:
-    """Return True when ``host`` names only this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["RunningSandbox", "SandboxHTTPServer", "is_loopback", "make_server", "start_in_thread"]
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -97,7 +93,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         path = url.path
-        if path.startswith(INSPECTION_PREFIX):
+        host = self.headers.get("Host")
+        refusal = host_refusal(host, allow_remote=self.server.allow_remote)
+        if refusal is None and path.startswith(INSPECTION_PREFIX):
+            refusal = cross_site_refusal(self.command, dict(self.headers.items()), host)
+        if refusal is not None:
+            response = _json_response(403, {"error": refusal})
+        elif path.startswith(INSPECTION_PREFIX):
             response = handle_inspection(
                 sandbox,
                 self.command,
@@ -176,9 +178,15 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     # Restarting on the same port right after a stop must not fail with "address in use".
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        """Bind to ``address`` (IPv6 when the host contains a colon)."""
+    def __init__(
+        self, address: tuple[str, int], sandbox: Sandbox, *, allow_remote: bool = False
+    ) -> None:
+        """Bind to ``address`` (IPv6 when the host contains a colon).
+
+        Without ``allow_remote``, requests whose Host header is not a loopback name are refused.
+        """
         self.sandbox = sandbox
+        self.allow_remote = allow_remote
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, SandboxHandler)
@@ -226,13 +234,17 @@ def make_server(
     allow_remote: bool = False,
     sandbox: Sandbox | None = None,
 ) -> SandboxHTTPServer:
-    """Create (bind) a server; port 0 picks a free one. A non-loopback host needs allow_remote."""
+    """Create (bind) a server; port 0 picks a free one.
+
+    ``allow_remote`` is needed to listen on a non-loopback address, and to serve requests whose
+    Host header is not a loopback name (behind a proxy, or on a LAN).
+    """
     if not is_loopback(host) and not allow_remote:
         raise ValueError(
             f"refusing to listen on {host!r}: the sandbox has no real authentication and shows "
             "every message; pass allow_remote=True (--allow-remote) to do it anyway"
         )
-    return SandboxHTTPServer((host, port), sandbox or Sandbox(config))
+    return SandboxHTTPServer((host, port), sandbox or Sandbox(config), allow_remote=allow_remote)
 
 
 def start_in_thread(

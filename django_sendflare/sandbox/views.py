@@ -4,21 +4,43 @@ A Django view cannot drop its connection, so the two connection faults degrade: 
 ``lost_response`` answer HTTP 502 with a plain-text body (no envelope) and ``X-Sandbox-Fault``.
 ``lost_response`` still records the message first, so a client that retries sends twice, as it
 would against the real service. Use the standalone server to get real connection drops.
+
+Both views answer 404 unless :func:`~.mounted.serving_allowed` (DEBUG on, or
+``SENDFLARE_SANDBOX["SERVE_WITHOUT_DEBUG"]``), and the inspection views refuse state changes that
+may come from another site (:mod:`.guard`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from django_sendflare.sandbox import envelope as env
 from django_sendflare.sandbox.engine import SandboxRequest, SandboxResponse, json_response
+from django_sendflare.sandbox.guard import cross_site_refusal
 from django_sendflare.sandbox.inspection import handle_inspection
-from django_sendflare.sandbox.mounted import get_default_sandbox
+from django_sendflare.sandbox.mounted import get_default_sandbox, serving_allowed
+
+View = Callable[..., HttpResponse]
+
+
+def development_only(view: View) -> View:
+    """Answer 404, as if not mounted, unless the sandbox may be served (DEBUG, or the setting)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not serving_allowed():
+            raise Http404("The Sendflare sandbox answers only when DEBUG is on.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _to_django(response: SandboxResponse) -> HttpResponse:
@@ -47,6 +69,7 @@ def _body(request: HttpRequest) -> bytes | None:
 
 
 @csrf_exempt  # an API authenticated by a Bearer token, not by a session cookie
+@development_only
 def api(request: HttpRequest, route: str) -> HttpResponse:
     """``/v1/send`` and ``/v1/contact``."""
     body = _body(request)
@@ -72,9 +95,14 @@ def api(request: HttpRequest, route: str) -> HttpResponse:
     return _to_django(get_default_sandbox().handle(sandbox_request))
 
 
-@csrf_exempt  # a local test tool; its JSON API is called by test code, never by a browser form
+# Test code calls the JSON API without Django's CSRF cookie; guard.cross_site_refusal() stands in.
+@csrf_exempt
+@development_only
 def inspect(request: HttpRequest, rest: str = "") -> HttpResponse:
     """The inspection pages and JSON API under ``_sandbox/``."""
+    refusal = cross_site_refusal(request.method or "GET", dict(request.headers), request.get_host())
+    if refusal is not None:
+        return _to_django(json_response(403, {"error": refusal}))
     response = handle_inspection(
         get_default_sandbox(),
         request.method or "GET",

@@ -1,7 +1,8 @@
 """Settings of the example project, from the environment or example_project/.env.
 
 Without SENDFLARE_API_TOKEN the project talks to the sandbox mounted at /sandbox/ in this same
-server; with it, to the real Sendflare (or SendKit, with SENDFLARE_PROVIDER=sendkit).
+server; with it, to the real Sendflare (or SendKit, with SENDFLARE_PROVIDER=sendkit), and the
+sandbox is neither installed nor mounted. The mounted sandbox answers only with DEBUG on.
 """
 
 from pathlib import Path
@@ -30,7 +31,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_sendflare",  # adds "Sync to Sendflare" and "Delete Sendflare contact" to the user admin
-    "django_sendflare.sandbox",
     "demo",
 ]
 
@@ -69,15 +69,17 @@ LOGIN_URL = "admin:login"
 
 # Sendflare. Without a token: the bundled sandbox, served by this very server at /sandbox/.
 API_TOKEN = env.str("SENDFLARE_API_TOKEN", default="")
-USE_SANDBOX = not API_TOKEN
+MOUNTED_SANDBOX_URL = f"http://127.0.0.1:{PORT}/sandbox"
+API_URL = env.str("SENDFLARE_API_URL", default="" if API_TOKEN else MOUNTED_SANDBOX_URL) or None
+# The sandbox is installed and mounted (example/urls.py) only when API_URL points at it: a
+# development tool, it has no place in a deployment that talks to the real API.
+USE_SANDBOX = API_URL == MOUNTED_SANDBOX_URL
+if USE_SANDBOX:
+    INSTALLED_APPS.append("django_sendflare.sandbox")
 SENDFLARE = {
     "API_TOKEN": API_TOKEN or "sandbox-token",
     "PROVIDER": env.str("SENDFLARE_PROVIDER", default="sendflare"),
-    "API_URL": env.str(
-        "SENDFLARE_API_URL",
-        default=f"http://127.0.0.1:{PORT}/sandbox" if USE_SANDBOX else "",
-    )
-    or None,
+    "API_URL": API_URL,
     "APP_ID": env.str("SENDFLARE_APP_ID", default="demo-app"),
 }
 # The sandbox's own limit matches the documented one; the client spaces its requests to fit.

@@ -37,6 +37,20 @@ def run_user_action(page, site, usernames: list[str], action: str) -> None:
     page.click("button[name=index]")
 
 
+def assert_djangos_breadcrumbs(page) -> None:
+    """Django's own breadcrumbs, styled by the admin's CSS: an <ol> on 6.x, a <div> on 5.2."""
+    import django
+
+    tag = "ol" if django.VERSION >= (6, 0) else "div"
+    crumbs = page.locator(f"{tag}.breadcrumbs")
+    assert crumbs.count() == 1
+    assert crumbs.locator("a", has_text="Home").count() == 1
+    assert crumbs.locator("a", has_text="Users").count() == 1
+    # Styled (the admin's --breadcrumbs-bg), not a bare list of links.
+    background = crumbs.evaluate("element => getComputedStyle(element).backgroundColor")
+    assert background == "rgb(38, 75, 93)", background
+
+
 def test_sync_and_delete_contacts_from_the_user_admin(admin_page, example_site):
     page, site = admin_page, example_site
     demo_users = {"ada.lovelace@example.com", "alan.turing@example.com"}
@@ -47,6 +61,7 @@ def test_sync_and_delete_contacts_from_the_user_admin(admin_page, example_site):
     # The confirmation page names the addresses, like Django's "Delete selected".
     page.wait_for_selector("text=ada.lovelace@example.com")
     assert page.locator("text=alan.turing@example.com").count() >= 1
+    assert_djangos_breadcrumbs(page)
     assert demo_users <= contact_addresses(site)  # nothing happens before confirming
     page.click("input[type=submit]")
     page.wait_for_selector("ul.messagelist")

@@ -83,8 +83,6 @@ class FakeClient:
         return ContactPage(
             contacts=[dict(c) for c in chunk],
             total=len(everything),
-            page=page,
-            page_size=page_size,
             request_id="fake",
         )
 

@@ -90,7 +90,9 @@ def test_delete_asks_for_confirmation_then_deletes_and_marks(
         "post": "yes",
     }
     response = admin_client_.post(reverse(CHANGELIST), data, follow=True)
-    assert sorted((c.method, c.email) for c in fake_api.calls) == [
+    # One read of the list for the action (the live status, before the evidence is deleted).
+    assert [c.method for c in fake_api.calls].count("list") == 1
+    assert sorted((c.method, c.email) for c in fake_api.writes()) == [
         ("delete", "ada@example.com"),
         ("delete", "bob@example.com"),
     ]
@@ -169,7 +171,7 @@ def test_without_the_permission_the_delete_action_is_hidden_and_refused(
     staff = get_user_model().objects.get(email="staff@example.com")
     staff.user_permissions.add(Permission.objects.get(codename="delete_sendflare_contact"))
     staff_client.post(reverse(CHANGELIST), data, follow=True)
-    assert [c.method for c in fake_api.calls] == ["delete"]
+    assert [c.method for c in fake_api.calls] == ["list", "delete"]
 
 
 def test_outbox_admin_lists_and_retries_and_discards(admin_client_: Client, make_user: Any) -> None:
@@ -202,3 +204,88 @@ def test_sync_state_admin_clears_marks(admin_client_: Client, make_user: Any) ->
     )
     state.refresh_from_db()
     assert not state.do_not_sync
+
+
+def test_sync_pushes_the_contact_whatever_the_recorded_state_says(
+    admin_client_: Client, make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    ada = make_user("ada@example.com", first_name="Ada")
+    deliver()
+    fake_api.contacts.clear()  # gone at Sendflare; the recorded state still says it is there
+    fake_api.reset_calls()
+    response = post_action(admin_client_, "sync_to_sendflare", [ada])
+    assert [(c.method, c.email) for c in fake_api.calls] == [("save", "ada@example.com")]
+    assert fake_api.get("ada@example.com") is not None
+    assert any("synced to Sendflare" in m for m in messages_of(response))
+
+
+def test_sync_above_the_cap_puts_the_rest_in_the_outbox(
+    admin_client_: Client, make_user: Any, fake_api: FakeClient, monkeypatch: Any
+) -> None:
+    from django_sendflare.contacts import services
+
+    monkeypatch.setattr(services, "MAX_SYNC_USERS", 2)
+    users = [make_user(f"u{i}@example.com") for i in range(5)]
+    ContactChange.objects.all().delete()
+    response = post_action(admin_client_, "sync_to_sendflare", users)
+    assert len(fake_api.writes()) == 2  # synced now
+    text = messages_of(response)
+    assert any("3 more user(s) were put in the outbox" in m for m in text)
+    queued = ContactChange.objects.filter(kind=ContactChange.Kind.SYNC)
+    assert queued.count() == 3
+    # The worker pushes them, whatever their recorded state says.
+    from django_sendflare.contacts.outbox import deliver_pending
+
+    deliver_pending(client=fake_api)  # type: ignore[arg-type]
+    assert len(fake_api.writes()) == 5
+
+
+def test_sync_state_admin_shows_the_user_and_no_status_for_a_deleted_contact(
+    admin_client_: Client, make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    ada = make_user("ada@example.com", username="ada")
+    deliver()
+    changelist = reverse("admin:django_sendflare_contactsyncstate_changelist")
+    page = admin_client_.get(changelist).content.decode()
+    assert "ada (ada@example.com)" in page
+    assert "Confirmed" in page
+    from django_sendflare.contacts import services
+
+    services.delete_user_contacts([ada], client=fake_api)  # type: ignore[arg-type]
+    page = admin_client_.get(changelist).content.decode()
+    [row] = [r for r in page.split("<tr") if "ada (ada@example.com)" in r]
+    assert "Confirmed" not in row  # no status for a deleted contact
+    state = ContactSyncState.objects.get(user_key=str(ada.pk))
+    detail = admin_client_.get(
+        reverse("admin:django_sendflare_contactsyncstate_change", args=[state.pk])
+    )
+    assert detail.status_code == 200 and "ada (ada@example.com)" in detail.content.decode()
+
+
+def test_sync_state_admin_shows_an_unsubscribe_seen_at_sendflare(
+    admin_client_: Client, make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    make_user("ada@example.com", username="ada")
+    deliver()
+    fake_api.get("ada@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
+    sync.run_sync()
+    changelist = reverse("admin:django_sendflare_contactsyncstate_changelist")
+    page = admin_client_.get(changelist).content.decode()
+    assert "Unsubscribed at Sendflare" in page or "unsubscribed at sendflare" in page.lower()
+    [row] = [r for r in page.split("<tr") if "ada (ada@example.com)" in r]
+    assert "Unsubscribed" in row and 'field-unsubscribed_at nowrap">-' not in row
+
+
+def test_the_delete_confirmation_has_djangos_breadcrumbs(
+    admin_client_: Client, make_user: Any
+) -> None:
+    import django
+
+    ada = make_user("ada@example.com")
+    page = post_action(admin_client_, "delete_sendflare_contact", [ada]).content.decode()
+    # Django 6.0 made the breadcrumbs an <ol>; 5.2 styles only div.breadcrumbs.
+    expected = (
+        '<ol class="breadcrumbs">' if django.VERSION >= (6, 0) else '<div class="breadcrumbs">'
+    )
+    assert expected in page
+    assert reverse(CHANGELIST) in page.split("breadcrumbs")[1]

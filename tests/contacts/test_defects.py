@@ -262,3 +262,51 @@ def test_6_a_worker_holds_only_the_user_it_delivers_and_only_briefly(
         assert leases[0][1] <= limit
     assert LEASE_SECONDS <= 60
     assert {key for leases in seen for key, _ in leases} == {str(u.pk) for u in users}
+
+
+# Found by the model test (tests/contacts/model/).
+
+
+def test_an_email_change_into_a_conflict_deletes_the_old_address(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    make_user("bob@example.com")
+    user = make_user("dan@example.com")
+    deliver()
+    user.email = "bob@example.com"  # another user's address: neither is synced
+    user.save()
+    deliver()
+    assert "dan@example.com" not in fake_api.contacts  # not the user's address any more (I3)
+    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    assert "dan@example.com" not in fake_api.contacts
+
+
+def test_a_deactivation_during_the_create_leaves_no_contact(
+    make_user: Any, fake_api: FakeClient
+) -> None:
+    user = make_user("bob@example.com")
+    ContactChange.objects.all().delete()
+
+    def deactivate_meanwhile(call: Call) -> None:
+        # The deactivation lands while the create is in flight, after the re-read.
+        if call.method == "save":
+            fake_api.on_call = None
+            user.is_active = False
+            user.save()
+
+    fake_api.on_call = deactivate_meanwhile
+    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.contacts == {}  # I2: work planned before the deactivation is undone
+
+
+def test_an_admin_delete_then_sync_keeps_an_unsubscribe_it_never_listed(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    user = make_user("ann@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "ann@example.com")
+    # The delete reads the live status before it deletes the evidence (I1).
+    services.delete_user_contacts([user], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.contacts == {}
+    services.sync_users([user], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.get("ann@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]

@@ -187,3 +187,14 @@ def test_concurrent_claims_pick_different_rows_on_postgresql() -> None:
     for t in threads:
         t.join()
     assert len(picked) == 2 and not set(picked[0]) & set(picked[1])
+
+
+def test_a_newer_row_of_a_group_is_not_parked_before_its_own_max_attempts() -> None:
+    older, newer = _rows(2)
+    ContactChange.objects.filter(pk=older.pk).update(attempts=2)
+    queue = WorkQueue(ContactChange, max_attempts=3)
+    assert queue.failed([older.pk, newer.pk], "down", transient=True) is Verdict.RETRY
+    assert queue.failed([older.pk, newer.pk], "down", transient=True) is Verdict.RETRY
+    assert queue.failed([older.pk, newer.pk], "down", transient=True) is Verdict.FAILED
+    newer.refresh_from_db()
+    assert newer.attempts == 3

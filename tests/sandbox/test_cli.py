@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,21 +32,11 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "django_sendflare.sandbox", *args]
 
 
-@pytest.fixture
-def cli_server() -> Iterator[str]:
+@contextmanager
+def running_cli(*args: str) -> Iterator[str]:
+    """Run ``python -m django_sendflare.sandbox --port 0 ARGS``; yield its URL."""
     process = subprocess.Popen(
-        _command(
-            "--port",
-            "0",
-            "--token",
-            "cli-token",
-            "--rate-limit",
-            "0",
-            "--fault-queue",
-            "ok,503",
-            "--seed",
-            "9",
-        ),
+        _command("--port", "0", *args),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -69,6 +60,13 @@ def cli_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+@pytest.fixture
+def cli_server() -> Iterator[str]:
+    args = ("--token", "cli-token", "--rate-limit", "0", "--fault-queue", "ok,503", "--seed", "9")
+    with running_cli(*args) as url:
+        yield url
 
 
 def test_cli_serves_the_api_at_the_root(cli_server: str) -> None:
@@ -144,6 +142,8 @@ def test_cli_options_become_a_config() -> None:
         "slow": 1.0,
         "rates": {"reset": 0.1, "503": 0.2},
         "queue": ["html", "ok", "lost_response"],
+        "account": "active",
+        "invalid_sending_domains": [],
     }
 
 
@@ -153,3 +153,14 @@ def test_cli_rejects_bad_fault_options() -> None:
     args = build_parser().parse_args(["--fault-rate", "teapot=0.5"])
     with pytest.raises(ValueError, match="teapot"):
         config_from_args(args)
+
+
+@pytest.mark.parametrize("allow_remote", [False, True])
+def test_other_host_names_need_allow_remote(allow_remote: bool) -> None:
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is refused by default."""
+    with running_cli(*(["--allow-remote"] if allow_remote else [])) as url:
+        rebound = requests.get(
+            f"{url}/_sandbox/api/messages", headers={"Host": "evil.example"}, timeout=5
+        )
+        assert rebound.status_code == (200 if allow_remote else 403)
+        assert requests.get(f"{url}/_sandbox/api/messages", timeout=5).status_code == 200

@@ -69,7 +69,9 @@ def test_request_log_and_reset(http: requests.Session, server: RunningSandbox) -
     ]
     _contact(http, server, "a", "x@example.com")
     server.sandbox.queue_faults(["500"])
-    reset = requests.post(f"{server.url}/_sandbox/api/reset", timeout=5)
+    reset = requests.post(
+        f"{server.url}/_sandbox/api/reset", headers={"X-Sendflare-Sandbox": "1"}, timeout=5
+    )
     assert reset.json() == {"reset": True}
     assert server.sandbox.messages() == []
     assert server.sandbox.app_ids() == []

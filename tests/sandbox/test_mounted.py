@@ -19,7 +19,8 @@ AUTH = {"HTTP_AUTHORIZATION": "Bearer any-token"}
 
 
 @pytest.fixture(autouse=True)
-def fresh_default_sandbox() -> Iterator[None]:
+def fresh_default_sandbox(settings: Any) -> Iterator[None]:
+    settings.DEBUG = True  # the mounted sandbox is a development tool (test_production_guard.py)
     reset_default_sandbox()
     yield
     reset_default_sandbox()
@@ -106,7 +107,8 @@ def test_inspection_through_the_test_client(client: Client) -> None:
     )
     assert put.status_code == 200  # csrf-exempt
     assert post(client, "/sandbox/v1/send", MESSAGE).status_code == 502
-    assert client.post("/sandbox/_sandbox/api/reset").json() == {"reset": True}
+    reset = client.post("/sandbox/_sandbox/api/reset", HTTP_X_SENDFLARE_SANDBOX="1")
+    assert reset.json() == {"reset": True}
     assert client.get("/sandbox/_sandbox/api/messages").json()["count"] == 0
 
 

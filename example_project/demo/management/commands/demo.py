@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 + (
                     f"  Sandbox   {url}sandbox/_sandbox/  (sent messages and contacts)\n"
                     if settings.USE_SANDBOX
-                    else "  API       the real service (SENDFLARE_API_TOKEN is set)\n"
+                    else f"  API       {settings.API_URL or 'the real service'}\n"
                 )
             )
         )
