@@ -1,9 +1,8 @@
 """Counterexamples found by the stateful model test (tests/contacts/model/), as plain scenarios.
 
 Each test is the shortest sequence of the model's steps that broke an invariant, replayed through
-the real code against the sandbox. A test marked ``xfail(strict=True)`` describes a defect not
-fixed yet: it fails today, and turns into an error (XPASS) the day the fix lands, so that the mark
-is removed with the fix.
+the real code against the sandbox. While a defect is not fixed, its test is marked
+``xfail(strict=True)`` (it turns into an error, XPASS, the day the fix lands, and the mark goes).
 """
 
 from __future__ import annotations
@@ -39,14 +38,10 @@ def statuses(sandbox: Any) -> dict[str, str]:
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I1: 'Delete Sendflare contact' deletes an Unsubscribed contact without reading its "
-    "status, so a later 'Sync to Sendflare' creates it again as Confirmed",
-)
 def test_admin_delete_then_admin_sync_keeps_an_unsubscribe_made_at_sendflare(
     sandbox: Any,
 ) -> None:
+    """I1: the admin's delete read the status first (it once deleted the only record of it)."""
     user = get_user_model().objects.create_user(username="ann", email="ann@example.com")
     services.sync_users([user])
     assert statuses(sandbox) == {"ann@example.com": CONFIRMED}
@@ -97,12 +92,8 @@ def test_a_user_deactivated_while_a_full_sync_applies_its_plan_is_not_created(
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I3: an email change to an address another synced user has (a conflict) leaves the "
-    "user's old contact in Sendflare: nothing deletes it but --prune",
-)
 def test_an_email_change_into_a_conflict_still_deletes_the_old_address(sandbox: Any) -> None:
+    """I3: the old address of a user whose new one is shared is deleted (it was left behind)."""
     users = get_user_model().objects
     kept = users.create_user(username="kept", email="dan@example.com")
     moving = users.create_user(username="moving", email="cat@example.com")

@@ -57,16 +57,12 @@ UNSUBSCRIBED = "Unsubscribed"
 #: Counterexamples found by this model and not fixed yet. Each has a strict-xfail regression
 #: test in tests/contacts/test_regressions_model.py; while it is listed here, the model accepts
 #: that behaviour (so that CI keeps hunting for the others). Remove the entry with the fix.
-KNOWN_DEFECTS: frozenset[str] = frozenset(
-    {
-        # I1: "Delete Sendflare contact" deletes an Unsubscribed contact without reading its
-        # status; a later "Sync to Sendflare" creates the address again as Confirmed.
-        "admin delete forgets an unsubscribe",
-        # I3: an email change to an address another synced user has (a conflict) leaves the
-        # user's old contact in Sendflare; nothing but --prune deletes it.
-        "a conflict keeps the old address",
-    }
-)
+KNOWN_DEFECTS: frozenset[str] = frozenset()
+# Fixed (the model found them; see tests/contacts/test_regressions_model.py):
+# - "admin delete forgets an unsubscribe" (I1): "Delete Sendflare contact" deleted an
+#   Unsubscribed contact without reading its status; "Sync to Sendflare" made it Confirmed.
+# - "a conflict keeps the old address" (I3): an email change to an address another synced
+#   user has left the old contact in Sendflare, for --prune only.
 
 
 def _budget() -> settings:
