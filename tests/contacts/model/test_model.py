@@ -332,9 +332,9 @@ class ContactModel(RuleBasedStateMachine):
             else:
                 self.driver.deliver_pending()
 
-        self._interleave(meanwhile)
+        self._interleave(meanwhile, user if what != "deliver" else None)
 
-    def _interleave(self, meanwhile: Any) -> None:
+    def _interleave(self, meanwhile: Any, victim: ModelUser | None = None) -> None:
         """A full sync with ``meanwhile`` run in its middle; note what it created before."""
 
         def noted() -> None:
@@ -344,7 +344,8 @@ class ContactModel(RuleBasedStateMachine):
             }
             meanwhile()
 
-        self.driver.full_sync_with_interleaving(noted)
+        spare = victim.email if victim is not None else ""
+        self.driver.full_sync_with_interleaving(noted, spare=spare)
 
     @rule(victim=consumes(users))
     def full_sync_while_a_user_is_deleted(self, victim: int) -> None:
@@ -355,7 +356,7 @@ class ContactModel(RuleBasedStateMachine):
             self.driver.delete_user(victim)
             self.gone[victim] = self.live.pop(victim)
 
-        self._interleave(meanwhile)
+        self._interleave(meanwhile, self.live[victim])
 
     @rule(calls=st.integers(min_value=0, max_value=3))
     def kill_a_worker(self, calls: int) -> None:
