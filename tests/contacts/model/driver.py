@@ -313,6 +313,13 @@ class Driver:
         """The next API requests get these faults in order (``"ok"``: none)."""
         self.sandbox.queue_faults(*("latency" if k == "hang" else k for k in kinds))
 
+    def clear_fault_queue(self) -> None:
+        """Forget the queued faults not used yet (the rates stay)."""
+        faults = self.sandbox.sandbox.faults()
+        self.sandbox.set_faults(
+            rates=faults["rates"], seed=faults["seed"], slow=faults["slow"], queue=()
+        )
+
     def clear_faults(self) -> None:
         self.sandbox.set_faults(slow=HANG_SECONDS)
 

@@ -233,6 +233,17 @@ class ContactModel(RuleBasedStateMachine):
         self.driver.change_email(pk, email)
         self._give_address(self.live[pk], email)
 
+    @rule(pk=users, email=st.sampled_from(ADDRESSES))
+    def change_email_and_lose_the_answer(self, pk: int, email: str) -> None:
+        """An email change delivered at once (as the on-commit task would), whose second API
+        request (the create, after the listing read) is processed but its answer is lost."""
+        self._begin()
+        self.driver.change_email(pk, email)
+        self._give_address(self.live[pk], email)
+        self.driver.queue_faults("ok", "lost_response")
+        self.driver.deliver_pending()
+        self.driver.clear_fault_queue()
+
     @rule(pk=users)
     def deactivate(self, pk: int) -> None:
         self._begin()
@@ -289,11 +300,21 @@ class ContactModel(RuleBasedStateMachine):
 
     # -- rules: delivery, full sync, workers ----------------------------------------------
 
-    @rule()
-    def deliver_pending(self) -> None:
-        """``sync_contacts --pending``: what is due now."""
+    @rule(
+        fault=st.none()
+        | st.tuples(st.sampled_from(FAULT_KINDS), st.integers(min_value=0, max_value=2))
+    )
+    def deliver_pending(self, fault: tuple[str, int] | None = None) -> None:
+        """``sync_contacts --pending``: what is due now. With ``fault`` = (kind, n), its API
+        request after the first n gets that fault (say, the create of an email change, after
+        the listing read before it)."""
         self._begin()
+        if fault is not None:
+            kind, after = fault
+            self.driver.queue_faults(*(["ok"] * after), kind)
         self.driver.deliver_pending()
+        if fault is not None:
+            self.driver.clear_fault_queue()
 
     @rule(failed_page=st.sampled_from((0, 0, 2, 3)), kind=st.sampled_from(("503", "reset")))
     def full_sync(self, failed_page: int, kind: str) -> None:
