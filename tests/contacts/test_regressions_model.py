@@ -108,3 +108,32 @@ def test_an_email_change_into_a_conflict_still_deletes_the_old_address(sandbox: 
     # Nobody has cat@ any more: it must go without --prune (dan@ stays as it is: a conflict).
     assert set(statuses(sandbox)) == {"dan@example.com"}
     assert kept.email == "dan@example.com"
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I3: 'Delete Sendflare contact' keeps a contact whose address another synced user "
+    "has, but forgets it (synced_email cleared); when both users are gone, nothing deletes it",
+)
+def test_a_contact_kept_for_a_user_sharing_its_address_is_deleted_with_the_last_of_them(
+    sandbox: Any,
+) -> None:
+    """I3: the admin's delete keeps a contact another synced user also has; once neither user
+    is left, the contact must go (without --prune)."""
+    users = get_user_model().objects
+    first = users.create_user(username="first", email="eve@example.com")
+    second = users.create_user(username="second", email="ann@example.com")
+    outbox.deliver_pending()
+    second.email = "eve@example.com"  # a conflict: neither is synced now
+    second.save()
+    outbox.deliver_pending(include_not_due=True)
+
+    services.delete_user_contacts([first])  # kept: `second` has the address too
+    second.delete()
+    outbox.deliver_pending(include_not_due=True)
+    first.delete()
+    outbox.deliver_pending(include_not_due=True)
+    sync.run_sync()
+
+    assert statuses(sandbox) == {}

@@ -57,7 +57,13 @@ UNSUBSCRIBED = "Unsubscribed"
 #: Counterexamples found by this model and not fixed yet. Each has a strict-xfail regression
 #: test in tests/contacts/test_regressions_model.py; while it is listed here, the model accepts
 #: that behaviour (so that CI keeps hunting for the others). Remove the entry with the fix.
-KNOWN_DEFECTS: frozenset[str] = frozenset()
+KNOWN_DEFECTS: frozenset[str] = frozenset(
+    {
+        # I3: "Delete Sendflare contact" keeps a contact whose address another synced user has
+        # (a conflict), but forgets it; once both users are gone, nothing deletes it.
+        "admin delete forgets a shared contact",
+    }
+)
 # Fixed (the model found them; see tests/contacts/test_regressions_model.py):
 # - "admin delete forgets an unsubscribe" (I1): "Delete Sendflare contact" deleted an
 #   Unsubscribed contact without reading its status; "Sync to Sendflare" made it Confirmed.
@@ -467,7 +473,7 @@ class ContactModel(RuleBasedStateMachine):
         unaccounted = set(now) - current
         if unaccounted:
             recorded = self.driver.recorded_addresses()
-            orphans = sorted(unaccounted - recorded)
+            orphans = sorted(a for a in unaccounted - recorded if not self._excused(a))
             assert not orphans, (
                 f"I3: {orphans} exist in Sendflare, are nobody's address and nothing records "
                 "them as to delete (only --prune would remove them): "
@@ -493,6 +499,12 @@ class ContactModel(RuleBasedStateMachine):
                 f"I5: the change of user {key} was parked as failed after {attempts} "
                 f"attempt(s) (CONTACTS_MAX_ATTEMPTS={MAX_ATTEMPTS}): {'; '.join(sorted(errors))}"
             )
+
+    def _excused(self, address: str) -> bool:
+        """An address left behind by a known defect (see KNOWN_DEFECTS)."""
+        return "admin delete forgets a shared contact" in KNOWN_DEFECTS and any(
+            u.admin_deleted and address in u.had for u in [*self.live.values(), *self.gone.values()]
+        )
 
     def _whose(self, address: str) -> str:
         def describe(u: ModelUser, state: str) -> str:
@@ -552,7 +564,7 @@ class ContactModel(RuleBasedStateMachine):
             if not user.active:
                 kept = sorted(extras & set(user.had), key=lambda a: -user.had[a])
                 extras -= set(kept[:1])
-        for address in sorted(extras):
+        for address in sorted(a for a in extras if not self._excused(a)):
             problems.append(f"extra: {address} ({self._whose(address)})")
         assert not problems, "I6: after --pending and a full sync, faults off: " + "; ".join(
             problems
