@@ -137,3 +137,32 @@ def test_a_contact_kept_for_a_user_sharing_its_address_is_deleted_with_the_last_
     sync.run_sync()
 
     assert statuses(sandbox) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I3: a deleted user's contact is kept because another user has its address now; "
+    "when that user moves on before ever being synced at it, nothing deletes the contact",
+)
+def test_a_contact_kept_for_the_next_user_of_its_address_is_deleted_when_they_move_on(
+    sandbox: Any,
+) -> None:
+    users = get_user_model().objects
+    moving = users.create_user(username="moving", email="dan@example.com")
+    leaving = users.create_user(username="leaving", email="bob@example.com")
+    outbox.deliver_pending()
+    moving.email = "bob@example.com"  # for a moment two users have bob@
+    moving.save()
+    sandbox.queue_faults("503")  # the change waits for its retry (its listing read failed)
+    outbox.deliver_pending()
+    leaving.delete()
+    outbox.deliver_pending()  # bob@ is kept: `moving` has it now
+    assert set(statuses(sandbox)) == {"dan@example.com", "bob@example.com"}
+    moving.email = "dan@example.com"  # ... and moves back before bob@ was ever theirs
+    moving.save()
+    outbox.deliver_pending()
+    outbox.deliver_pending(include_not_due=True)
+    sync.run_sync()
+
+    assert set(statuses(sandbox)) == {"dan@example.com"}
