@@ -166,3 +166,27 @@ def test_a_contact_kept_for_the_next_user_of_its_address_is_deleted_when_they_mo
     sync.run_sync()
 
     assert set(statuses(sandbox)) == {"dan@example.com"}
+
+
+@pytest.mark.django_db
+def test_the_next_user_of_an_unsubscribed_address_stays_unsubscribed_when_they_move(
+    sandbox: Any,
+) -> None:
+    """I1, around a contact kept from a deleted user for the next user of its address (a
+    simplification of a longer counterexample the model found, which this does not reproduce:
+    see docs/topics/model-test.rst)."""
+    users = get_user_model().objects
+    leaving = users.create_user(username="leaving", email="ann@example.com")
+    outbox.deliver_pending()
+    sandbox.unsubscribe(APP_ID, "ann@example.com")
+    staying = users.create_user(username="staying", email="ann@example.com")  # a conflict
+    outbox.deliver_pending()
+    leaving.delete()
+    outbox.deliver_pending(include_not_due=True)  # ann@ is kept: `staying` has it
+    assert statuses(sandbox) == {"ann@example.com": UNSUBSCRIBED}
+
+    staying.email = "bob@example.com"  # the person who unsubscribed at ann@ moves
+    staying.save()
+    outbox.deliver_pending(include_not_due=True)
+
+    assert statuses(sandbox).get("bob@example.com") == UNSUBSCRIBED
