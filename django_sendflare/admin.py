@@ -354,3 +354,5 @@ class SendflareUserAdmin(SendflareUserAdminMixin, UserAdmin):
 # Importing django.contrib.auth.admin (above) registers the stock UserAdmin if the autodiscovery
 # has not yet: the re-registration works whatever the order of INSTALLED_APPS.
 reregister_stock_user_admin()
+
+from .mail import admin as mail_admin  # noqa: E402, F401 - registers the mail log

@@ -282,3 +282,13 @@ class _Batch:
 def _sender_keys(sender: str) -> tuple[str, str]:
     sender = sender.lower()
     return sender, "@" + sender.rpartition("@")[2]
+
+
+def __getattr__(name: str) -> Any:
+    # QueuedEmailBackend (django_sendflare/mail/backend.py) subclasses EmailBackend: imported
+    # on first use, so that neither module imports the other at import time.
+    if name == "QueuedEmailBackend":
+        from .mail.backend import QueuedEmailBackend
+
+        return QueuedEmailBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

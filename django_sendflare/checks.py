@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 
 from .conf import raw_settings, validate
 from .exceptions import SendflareConfigurationError
+from .mail import checks as _mail_checks  # noqa: F401 - registers the queued-sending checks
 from .sandbox import checks as _sandbox_checks  # noqa: F401 - registers the sandbox's guard
 
 PACKAGE = "django_sendflare"

@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -50,6 +49,7 @@ from .exceptions import (
 from .ratelimit import RateLimiter, get_rate_limiter
 from .redaction import mask_url
 from .retry import RetryPolicy
+from .transport import SlotAfterConnectAdapter, before_each_request
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ class SendflareClient:
         self.session.headers["Accept"] = "application/json"
         # requests' own retries stay off (the default): it cannot tell a send that may have
         # been processed from one that was not. The pool holds one connection per worker.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections)
+        # Its connections take the rate-limit slot once connected (see transport.py).
+        adapter = SlotAfterConnectAdapter(pool_connections=1, pool_maxsize=max_connections)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
@@ -274,10 +275,10 @@ class SendflareClient:
         attempt = 0
         while True:
             attempt += 1
-            if self.rate_limiter is not None:
-                self.rate_limiter.acquire(self._sleep)
             try:
-                return self._attempt(method, path, params, data, headers)
+                # The slot is taken on an open connection, so that requests *arrive* spaced.
+                with before_each_request(self._take_slot, self._sent):
+                    return self._attempt(method, path, params, data, headers)
             except SendflareAPIError as error:
                 error.request = f"{method} {path}"
                 if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
@@ -307,6 +308,16 @@ class SendflareClient:
                     delay,
                 )
                 self._sleep(delay)
+
+    def _take_slot(self) -> None:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire(self._sleep)
+
+    def _sent(self) -> None:
+        # Optional: a limiter written before sent() existed need not have it.
+        sent = getattr(self.rate_limiter, "sent", None)
+        if sent is not None:
+            sent()
 
     def _attempt(
         self,

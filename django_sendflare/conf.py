@@ -201,6 +201,28 @@ SETTINGS: tuple[Setting, ...] = (
         Integer(minimum=1),
         "Attempts of one contact change before it is marked failed.",
     ),
+    Setting(
+        "MAIL_ENQUEUE_TASK",
+        False,
+        Boolean(),
+        "With the QueuedEmailBackend: enqueue a django.tasks task for each message when the "
+        "transaction that queued it commits, besides ``sendflare_worker``'s polling.",
+    ),
+    Setting(
+        "MAIL_MAX_ATTEMPTS",
+        10,
+        Integer(minimum=1),
+        "Delivery runs of a queued message that may end in a transient failure (API down, "
+        "429) before its remaining recipients are marked failed.",
+    ),
+    Setting(
+        "MAIL_RETENTION_DAYS",
+        30,
+        Number(none_allowed=True),
+        "Days the mail log keeps a queued message once every recipient is sent (or "
+        "discarded); the worker and ``purge_sendflare_mail`` delete older ones. None keeps "
+        "them. Failed and unknown mail is kept until you act on it.",
+    ),
 )
 
 BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
@@ -235,6 +257,9 @@ class SendflareSettings:
     contacts_enqueue_task: bool
     contacts_recreate_to_change_status: bool
     contacts_max_attempts: int
+    mail_enqueue_task: bool
+    mail_max_attempts: int
+    mail_retention_days: float | None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> SendflareSettings:

@@ -87,3 +87,6 @@ class ContactSyncState(Leasable):
 
     def __str__(self) -> str:
         return f"user {self.user_key}: {self.synced_email or '-'}"
+
+
+from .mail.models import QueuedMessage, QueuedRecipient  # noqa: E402, F401 - the mail queue

@@ -7,7 +7,7 @@ from typing import Literal
 
 from .exceptions import SendflareAPIError
 
-RecipientState = Literal["sent", "failed", "cancelled"]
+RecipientState = Literal["sent", "failed", "cancelled", "queued", "unknown"]
 
 
 @dataclass
@@ -19,6 +19,9 @@ class RecipientStatus:
     would fail the same way (the account, or its sender, is refused: ``error.scope`` says
     which, and ``error`` is that earlier request's error). ``cancelled``: a ``pre_send``
     receiver cancelled it.
+    With the ``QueuedEmailBackend``: ``queued``: stored, waiting for the worker (after a
+    transient failure too); ``unknown``: the request may have been processed but no answer
+    came back (never re-sent automatically).
     """
 
     email: str
@@ -32,6 +35,8 @@ class MessageStatus:
     """The outcome of one message, recipient by recipient (in to, cc, bcc order)."""
 
     recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+    #: The id of the :class:`~django_sendflare.mail.models.QueuedMessage` (queued mail only).
+    queued_id: int | None = None
 
     @property
     def status(self) -> set[RecipientState]:

@@ -1,10 +1,16 @@
-"""The contact delivery task, for Django's tasks framework (6.x) or the django-tasks backport (5.2).
+"""Delivery tasks, for Django's tasks framework (6.x) or the django-tasks backport (5.2).
 
 With ``SENDFLARE["CONTACTS_ENQUEUE_TASK"] = True``, a transaction that records user changes
 enqueues :data:`deliver_contact_changes` when it commits. The task delivers the pending changes
 of those users (and is harmless when a worker got there first). The outbox stays the source of
 truth: a task that is lost, or a queue that is down, leaves the rows for ``sync_contacts
 --pending`` or the ``--watch`` worker.
+
+With ``SENDFLARE["MAIL_ENQUEUE_TASK"] = True``, each message the ``QueuedEmailBackend`` stores
+enqueues :data:`deliver_queued_mail` when the caller's transaction commits. The mail queue stays
+the source of truth: the task claims the message like any worker, so a task that runs twice
+finds it delivered (or held by the other run), and a lost task leaves it to
+``sendflare_worker``.
 
 This module imports without the tasks framework (task runners such as Celery import every app's
 ``tasks`` module): :data:`deliver_contact_changes` is then None and :data:`UNAVAILABLE` says why.
@@ -25,10 +31,24 @@ def deliver_contact_changes_now(user_keys: list[str]) -> dict[str, str]:
     return {key: result.outcome.value for key, result in results.items()}
 
 
-#: Why the task is not defined (None when it is).
+def deliver_queued_mail_now(message_id: int) -> dict[str, int]:
+    """Deliver the due recipients of one queued message; return the counts of what happened."""
+    from .mail.drain import MailDrain
+
+    report = MailDrain(threads=1, message_ids=[message_id]).run()
+    return {
+        "sent": report.sent,
+        "retry": report.retry,
+        "failed": report.failed,
+        "unknown": report.unknown,
+    }
+
+
+#: Why the tasks are not defined (None when they are).
 UNAVAILABLE: str | None = None
-#: The task (None without the tasks framework).
+#: The tasks (None without the tasks framework).
 deliver_contact_changes: Any = None
+deliver_queued_mail: Any = None
 
 try:
     if django.VERSION >= (6, 0):
@@ -46,3 +66,8 @@ else:
     def deliver_contact_changes(user_keys: list[str]) -> dict[str, str]:
         """Deliver the pending contact changes of these users (the task)."""
         return deliver_contact_changes_now(user_keys)
+
+    @task
+    def deliver_queued_mail(message_id: int) -> dict[str, int]:
+        """Deliver one queued message (the task; the mail queue decides what is due)."""
+        return deliver_queued_mail_now(message_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .envelopes import envelope
@@ -21,7 +22,18 @@ class RecordingServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        # Connections accepted so far (counted when the server thread takes them up).
+        self.connections = 0
+        self.sockets: list[socket.socket] = []
         self.bodies: list[dict] = []
+
+    def close_connections(self) -> None:
+        """Close every connection from this side, as a keep-alive timeout would."""
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
@@ -31,6 +43,12 @@ class RecordingServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: RecordingServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+            self.server.sockets.append(self.connection)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

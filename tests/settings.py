@@ -56,6 +56,14 @@ if django.VERSION < (6, 0):
         INSTALLED_APPS.append("django_tasks")
         TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
+# A real task backend for the queued-mail task test (the "test" extra installs it).
+try:
+    import django_tasks_db  # noqa: F401
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS.append("django_tasks_db")
+
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

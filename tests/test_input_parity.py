@@ -18,6 +18,7 @@ from django_sendflare.client import SendflareClient
 from django_sendflare.retry import RetryPolicy
 
 from .envelopes import envelope
+from .localserver import recording_server
 
 # Django 5.2's own class; an alias of ValueError on 6.x (deprecated in django.core.mail).
 BadHeaderError = getattr(django_message, "BadHeaderError", ValueError)
@@ -128,31 +129,38 @@ def broken_limiter_error() -> Exception:
     )
 
 
-def test_an_unexpected_limiter_error_is_a_sendflare_error_with_statuses(sendflare_backend, api):
+def test_an_unexpected_limiter_error_is_a_sendflare_error_with_statuses(sendflare_backend):
     # Issue 9, failure 3: redis.exceptions.ConnectionError escaped, even with fail_silently.
     messages = [
         EmailMessage("S", "B", "f@example.com", ["a@example.com"]),
         EmailMessage("S", "B", "f@example.com", ["b@example.com"]),
     ]
-    backend = EmailBackend()
-    with backend:
-        backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
-        with pytest.raises(exc.SendflareUnexpectedError) as excinfo:
-            backend.send_messages(messages)
+    # Real HTTP on loopback: the client takes its limiter slot once the connection is open (a
+    # mock that replaces the transport, like `responses`, never reaches the limiter).
+    with recording_server() as server:
+        sendflare_backend(api_url=server.url)
+        backend = EmailBackend()
+        with backend:
+            backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
+            with pytest.raises(exc.SendflareUnexpectedError) as excinfo:
+                backend.send_messages(messages)
+    assert server.bodies == []  # the limiter is asked before any request is written
     error = excinfo.value
     assert error.message_statuses == [m.sendflare_status for m in messages]
     assert all(not m.sendflare_status.sent for m in messages)
     assert "ConnectionError" in str(error) and ":pw@" not in str(error)
     assert error.__cause__ is None and error.__context__ is None
-    assert len(api.calls) == 0
 
 
-def test_fail_silently_covers_an_unexpected_limiter_error(sendflare_backend, api):
-    backend = EmailBackend(fail_silently=True)
+def test_fail_silently_covers_an_unexpected_limiter_error(sendflare_backend):
     message = EmailMessage("S", "B", "f@example.com", ["a@example.com"])
-    with backend:
-        backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
-        assert backend.send_messages([message]) == 0
+    with recording_server() as server:
+        sendflare_backend(api_url=server.url)
+        backend = EmailBackend(fail_silently=True)
+        with backend:
+            backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
+            assert backend.send_messages([message]) == 0
+    assert server.bodies == []
     (recipient,) = message.sendflare_status.recipients.values()
     assert isinstance(recipient.error, exc.SendflareUnexpectedError)
 

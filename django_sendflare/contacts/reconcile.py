@@ -336,12 +336,22 @@ class Reconciliation:
                 return _Save(contact, status, False, _cleared(contact, state.synced_data, here))
             return self._delete_step([a for a in stale if normalize_email(a) != contact.key])
         if isinstance(here, RemoteContact):
-            # The listing shows the address already there: adopt it (an update, if anything).
-            if here.changes(contact) or self.force:
-                return _Save(contact, here.status, True, _cleared(contact, {}, here), exists=True)
-            self._record_synced(contact, here.email, here.status, previous=synced)
-            return self._next_step()
-        return _Save(contact, self._status_of_new_address(state, contact, synced, stale), True)
+            return self._adopt(here, contact, synced)
+        status = self._status_of_new_address(state, contact, synced, stale)
+        if status == UNSUBSCRIBED and here is UNKNOWN and contact.key not in self._touched:
+            # An unsubscribed person moving to an address that may exist Confirmed (another
+            # user's, an old one): a save would keep that status. Read it, to re-create it.
+            found = self.view.lookup([contact.key]).get(contact.key)
+            if found is not None:
+                return self._adopt(found, contact, synced)
+        return _Save(contact, status, True)
+
+    def _adopt(self, here: RemoteContact, contact: Contact, synced: str) -> _Save | _Delete | None:
+        """The listing shows the address there already: adopt it (an update, if anything)."""
+        if here.changes(contact) or self.force:
+            return _Save(contact, here.status, True, _cleared(contact, {}, here), exists=True)
+        self._record_synced(contact, here.email, here.status, previous=synced)
+        return self._next_step()
 
     def _delete_step(self, addresses: Iterable[str]) -> _Delete | None:
         for address in addresses:
@@ -376,12 +386,14 @@ class Reconciliation:
         return state.remote_status or contact.status
 
     def _status_to_recreate(self, state: ContactSyncState, contact: Contact) -> bool:
-        """CONTACTS_RECREATE_TO_CHANGE_STATUS: only ever from Confirmed to Unsubscribed (I1)."""
-        return (
-            self.recreate_to_change_status
-            and contact.status == UNSUBSCRIBED
-            and state.remote_status == CONFIRMED
-        )
+        """Whether to delete a Confirmed contact and create it Unsubscribed: always when Sendflare
+        told us the person unsubscribed (I1), and with CONTACTS_RECREATE_TO_CHANGE_STATUS when the
+        adapter says so. Never the other way."""
+        if state.remote_status != CONFIRMED:
+            return False
+        if state.unsubscribed_at is not None:
+            return True
+        return self.recreate_to_change_status and contact.status == UNSUBSCRIBED
 
     # Calls, and what they prove.
 
@@ -418,6 +430,9 @@ class Reconciliation:
             self._update(synced_data=contact.filled_data(), synced_at=timezone.now())
 
     def _delete(self, address: str) -> None:
+        # Kept for another user or deleted, the address leaves this user's records: whatever
+        # Sendflare knows of this person's consent there must be learned first (I1).
+        self._learn_before_delete(address)
         others = self._others_with(address)
         if others:
             logger.info(
@@ -427,7 +442,6 @@ class Reconciliation:
                 ", ".join(others),
             )
         else:
-            self._learn_before_delete(address)
             self._call(self.client.delete_contact, email=address)
             self._deleted = True
         self._gone.add(normalize_email(address))

@@ -1,13 +1,14 @@
-"""The demo pages: a home page with links, and a page that sends a test message."""
+"""The demo pages: a home page, a page that queues a test message, and the message's status."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.mail import EmailMessage
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from django_sendflare.exceptions import SendflareError
+from django_sendflare.models import QueuedMessage
 
 from .forms import TestMessageForm
 
@@ -31,14 +32,26 @@ def send_test_message(request: HttpRequest) -> HttpResponse:
         try:
             message.send()
         except SendflareError as error:
-            # Bad addresses, unsupported features and API errors all land here, with their reason.
+            # Bad addresses and unsupported features are refused here, with their reason; the
+            # API is not called (the worker sends), so it can neither slow nor fail this view.
             messages.error(request, f"Not sent: {error}")
         else:
             status = message.sendflare_status
-            messages.success(
-                request,
-                f"Sent to {len(status.recipients)} recipient(s); "
-                f"requestId {', '.join(status.request_ids)}",
-            )
-            return redirect("demo:send")
+            messages.success(request, f"Queued for {len(status.recipients)} recipient(s).")
+            return redirect("demo:message", pk=status.queued_id)
     return render(request, "demo/send.html", {"form": form, "use_sandbox": settings.USE_SANDBOX})
+
+
+@staff_member_required
+def message_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """One queued message and its recipients' states; reloads itself until none is queued."""
+    message = get_object_or_404(QueuedMessage, pk=pk)
+    recipients = list(message.recipients.order_by("position"))
+    waiting = any(r.state in ("queued", "sending") for r in recipients)
+    context = {
+        "message": message,
+        "recipients": recipients,
+        "waiting": waiting,
+        "use_sandbox": settings.USE_SANDBOX,
+    }
+    return render(request, "demo/message.html", context)

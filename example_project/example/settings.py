@@ -87,10 +87,12 @@ SENDFLARE_SANDBOX = {"RATE_LIMIT": 5}
 
 DEFAULT_FROM_EMAIL = env.str("SENDFLARE_FROM_EMAIL", default="Example <demo@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Queued: a view stores the mail in its transaction; the worker thread of `manage.py demo` (in
+# production: `manage.py sendflare_worker`) sends it.
 if django.VERSION >= (6, 1):
-    MAILERS = {"default": {"BACKEND": "django_sendflare.backends.EmailBackend"}}
+    MAILERS = {"default": {"BACKEND": "django_sendflare.backends.QueuedEmailBackend"}}
 else:
-    EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"
+    EMAIL_BACKEND = "django_sendflare.backends.QueuedEmailBackend"
 
 LOGGING = {
     "version": 1,

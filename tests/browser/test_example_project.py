@@ -96,7 +96,16 @@ def test_send_a_test_message_and_find_it_in_the_inbox(admin_page, example_site):
     page.fill("#id_body", "<p>Hello <script>alert(1)</script>from the browser test</p>")
     page.click("button[type=submit]")
     status = page.inner_text("[role=status]")
-    assert re.search(r"Sent to 2 recipient\(s\)", status), status
+    assert re.search(r"Queued for 2 recipient\(s\)", status), status
+    # The status page follows the message from queued (the worker polls every second) to sent.
+    states = page.locator("#recipients td.state").all_inner_texts()
+    assert set(states) <= {"queued", "sending", "sent"} and len(states) == 2, states
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#recipients td.state')]"
+        ".every(td => td.textContent.trim() === 'sent')",
+        timeout=30_000,
+    )
+    assert page.locator("text=Done.").count() == 1
 
     messages = site.sandbox_api("messages")["messages"]
     ours = [m for m in messages if m["subject"] == "Browser test ✓"]

@@ -310,3 +310,75 @@ def test_an_admin_delete_then_sync_keeps_an_unsubscribe_it_never_listed(
     assert fake_api.contacts == {}
     services.sync_users([user], client=fake_api)  # type: ignore[arg-type]
     assert fake_api.get("ann@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_6_a_worker_does_not_report_users_another_worker_holds(
+    make_user: Any, fake_api: FakeClient
+) -> None:
+    import threading
+
+    from django_sendflare.contacts.worker import run_worker
+
+    user = make_user("a@example.com")
+    ContactSyncState.objects.create(
+        user_key=str(user.pk),
+        lease_until=timezone.now() + datetime.timedelta(seconds=30),
+        lease_token="another-worker",
+    )
+    stop = threading.Event()
+    reports: list[Any] = []
+
+    def on_report(report: Any) -> None:
+        reports.append(report)
+
+    def stop_soon(call: Call) -> None:
+        stop.set()
+
+    fake_api.on_call = stop_soon
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        run_worker(stop, interval=0.1, client=fake_api, on_report=on_report)  # type: ignore[arg-type]
+    finally:
+        timer.cancel()
+    assert reports == []  # "busy" is no news: nothing printed every poll
+    assert fake_api.calls == [] and pending()
+
+
+def test_an_address_kept_for_another_user_is_read_before_it_is_forgotten(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    # Found by the model test: two users share an address that is Unsubscribed at Sendflare;
+    # the first one's contact is "deleted" (kept: the other has it), then the other's is
+    # deleted; syncing the first again must not create the address Confirmed (I1).
+    first = make_user("eve@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "eve@example.com")
+    second = make_user("other@example.com")
+    deliver()
+    second.email = "eve@example.com"  # a conflict: neither is synced
+    second.save()
+    deliver()
+    services.delete_user_contacts([first], client=fake_api)  # type: ignore[arg-type]
+    assert "eve@example.com" in fake_api.contacts  # kept: the second user has it
+    services.delete_user_contacts([second], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.contacts == {}
+    services.sync_users([first], client=fake_api)  # type: ignore[arg-type]
+    assert fake_api.get("eve@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+
+
+def test_an_unsubscribed_person_moving_to_an_existing_confirmed_address_stays_unsubscribed(
+    make_user: Any, fake_api: FakeClient, deliver: Any
+) -> None:
+    # Found by the model test: the new address existed Confirmed (left by another user); a
+    # save keeps a contact's status, so it is re-created Unsubscribed (I1, I6).
+    fake_api.add("eve@example.com")  # Confirmed, nobody's any more
+    user = make_user("bob@example.com")
+    deliver()
+    _unsubscribe_at_sendflare(fake_api, "bob@example.com")
+    user.email = "eve@example.com"
+    user.save()
+    deliver()
+    assert fake_api.get("eve@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
+    assert "bob@example.com" not in fake_api.contacts

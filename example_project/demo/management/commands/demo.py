@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from django_sendflare.contacts.worker import run_worker
+from django_sendflare.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,14 @@ class Command(BaseCommand):
             )
         )
         if not no_serve:
-            # The contact outbox's worker, as `manage.py sync_contacts --watch` runs it in
-            # production; here a thread, so that one command shows everything.
-            threading.Thread(target=_contact_worker, name="sendflare-worker", daemon=True).start()
+            # The worker (queued mail, then contact changes), as `manage.py sendflare_worker`
+            # runs it in production; here a thread, so that one command shows everything.
+            threading.Thread(target=_worker, name="sendflare-worker", daemon=True).start()
             # No autoreloader: it would run this command, and so reset the password, twice.
             call_command("runserver", f"127.0.0.1:{settings.PORT}", use_reloader=False)
 
 
-def _contact_worker() -> None:
+def _worker() -> None:
     if settings.USE_SANDBOX:
         # The sandbox is served by the server that starts next to this thread: wait for it.
         deadline = time.monotonic() + 30
@@ -71,5 +71,6 @@ def _contact_worker() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-    logger.info("Delivering contact changes (the sync_contacts --watch worker).")
-    run_worker(threading.Event(), interval=2.0)
+    logger.info("Delivering queued mail and contact changes (the sendflare_worker loop).")
+    # One thread: the example runs on SQLite, where writers queue for one lock.
+    Worker(interval=1.0, threads=1).run()

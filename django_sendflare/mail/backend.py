@@ -1,0 +1,116 @@
+"""``QueuedEmailBackend``: validate now, store in the caller's transaction, deliver later.
+
+``EMAIL_BACKEND = "django_sendflare.backends.QueuedEmailBackend"`` queues for the settings of
+``settings.SENDFLARE``. On Django 6.1 a ``MAILERS`` entry may use it too; its ``OPTIONS`` are
+Sendflare settings (as for ``EmailBackend``) plus an optional ``mailer``, the alias of another
+entry whose settings deliver the mail. The queue stores the alias, never a token::
+
+    MAILERS = {
+        "default": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": "sendflare"},
+        },
+        "sendflare": {
+            "BACKEND": "django_sendflare.backends.EmailBackend",
+            "OPTIONS": {"api_token": env("SENDFLARE_API_TOKEN")},
+        },
+    }
+
+``manage.py sendflare_worker`` delivers the mail; with ``SENDFLARE["MAIL_ENQUEUE_TASK"]`` on,
+each committed message also enqueues a delivery task on the project's task backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils.encoding import force_str
+
+from ..backends import EmailBackend
+from ..exceptions import SendflareConfigurationError
+from ..payload import SendRequest, build_requests
+from ..results import MessageStatus, RecipientStatus
+from ..signals import CancelSend, pre_send
+from .enqueue import db_alias, store_message
+from .mailers import MAILER_OPTION, settings_for
+from .tasking import on_commit_hook
+
+
+class QueuedEmailBackend(EmailBackend):
+    """Stores messages in the mail queue; the API can neither slow nor fail the caller.
+
+    Each message is validated exactly as ``EmailBackend`` validates it (invalid addresses,
+    header injection and features the API cannot carry raise here, and nothing of the batch
+    is stored), then stored with one row per recipient in the caller's database transaction.
+    ``message.sendflare_status`` has every recipient ``"queued"``. ``pre_send`` is sent here,
+    ``post_send`` by the worker once it has sent the message. ``fail_silently`` has nothing to
+    cover: no API call is made; database errors always raise.
+    """
+
+    def __init__(
+        self,
+        fail_silently: bool = False,
+        *,
+        alias: str | None = None,
+        **options: Any,
+    ) -> None:
+        target = options.pop(MAILER_OPTION, None)
+        given = [key for key, value in options.items() if value is not None]
+        if alias is None and (target or set(given) - {"username", "password"}):
+            # Options of get_connection() exist only in this process: the worker, later and
+            # elsewhere, could not deliver with them.
+            raise SendflareConfigurationError(
+                "QueuedEmailBackend takes no options outside a Django 6.1 MAILERS entry "
+                f"(got {', '.join(map(repr, sorted(given or [MAILER_OPTION])))}): queued mail "
+                "is delivered later, by the worker, with settings.SENDFLARE."
+            )
+        super().__init__(fail_silently, alias=alias, **options)
+        #: The name stored with each message: whose Sendflare settings deliver it.
+        self.mailer = str(target or alias or "")
+        if target:
+            # Validate the delivering entry now, not in the worker after the mail is queued.
+            self.conf = settings_for(self.mailer)
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        """Queue the messages; return how many were queued (a message without recipients is not).
+
+        Validation of the whole batch comes first: when one message is refused, none is stored.
+        """
+        if not email_messages:
+            return 0
+        batch: list[tuple[MessageStatus, list[SendRequest]]] = []
+        for message in email_messages:
+            status = MessageStatus()
+            message.sendflare_status = status  # type: ignore[attr-defined]
+            try:
+                pre_send.send(sender=type(self), message=message, backend=self)
+            except CancelSend:
+                for address in message.recipients():
+                    status.recipients[force_str(address)] = RecipientStatus(
+                        force_str(address), "cancelled"
+                    )
+                continue
+            requests = build_requests(
+                message, ignore_unsupported=self.conf.ignore_unsupported_features
+            )
+            batch.append((status, requests))
+
+        queued = 0
+        # One transaction for the batch, all or nothing. Inside the caller's transaction no
+        # savepoint is made: a failure here marks the caller's transaction for rollback, so a
+        # half-stored batch can never be committed.
+        with transaction.atomic(using=db_alias(), savepoint=False):
+            for status, requests in batch:
+                if not requests:
+                    continue
+                row = store_message(
+                    requests, mailer=self.mailer, on_commit=on_commit_hook(self.conf)
+                )
+                status.queued_id = row.pk
+                for request in requests:
+                    status.recipients[request.to] = RecipientStatus(request.to, "queued")
+                queued += 1
+        return queued

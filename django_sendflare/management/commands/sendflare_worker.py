@@ -1,0 +1,88 @@
+"""``manage.py sendflare_worker``: deliver queued mail, then contact changes, until SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from ...exceptions import SendflareConfigurationError
+from ...worker import DEFAULT_INTERVAL, CycleReport, Worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver the mail queued by QueuedEmailBackend (first) and the contact changes of "
+        "the outbox (second), through the account's rate limiter, until SIGTERM or Ctrl-C "
+        "(requests in flight are finished). --once delivers what is due and exits: non-zero "
+        "when a message failed or became unknown, or the account cannot send."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--once", action="store_true", help="Deliver everything due now, then exit."
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="Requests in flight at once (default: MAX_CONCURRENT_REQUESTS).",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=DEFAULT_INTERVAL,
+            help="Seconds between looks at empty queues.",
+        )
+        parser.add_argument(
+            "--no-contacts", action="store_true", help="Deliver mail only, not contact changes."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["threads"] is not None and options["threads"] < 1:
+            raise CommandError("--threads must be >= 1.", returncode=2)
+        if options["interval"] <= 0:
+            raise CommandError("--interval must be > 0.", returncode=2)
+        stop = threading.Event()
+        try:
+            worker = Worker(
+                stop=stop,
+                threads=options["threads"],
+                interval=options["interval"],
+                contacts=False if options["no_contacts"] else None,
+                on_report=self._print,
+            )
+            if options["once"]:
+                report = worker.run_once()
+                self.stdout.write(f"Delivered: {report.summary()}.")
+                if report.failed_permanently:
+                    raise CommandError("Some mail or contact changes could not be delivered.")
+                return
+            self._run(worker, stop)
+        except SendflareConfigurationError as error:
+            raise CommandError(str(error)) from error
+
+    def _run(self, worker: Worker, stop: threading.Event) -> None:
+        previous: dict[signal.Signals, Any] = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self.stdout.write("Stopping after the requests in flight...")
+            stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, request_stop)
+        what = "mail and contact changes" if worker.contacts else "mail"
+        self.stdout.write(f"Delivering {what} ({worker.threads} at a time); SIGTERM stops.")
+        try:
+            worker.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stdout.write("Stopped.")
+
+    def _print(self, report: CycleReport) -> None:
+        self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {report.summary()}.")
