@@ -190,3 +190,30 @@ def test_the_next_user_of_an_unsubscribed_address_stays_unsubscribed_when_they_m
     outbox.deliver_pending(include_not_due=True)
 
     assert statuses(sandbox).get("bob@example.com") == UNSUBSCRIBED
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I1: two users share an address Unsubscribed at Sendflare; one is deleted (its "
+    "delete removes the contact) while the other moves to a new address: the new address is "
+    "created Confirmed, because the unsubscribe was only recorded for the deleted user",
+)
+def test_a_user_sharing_an_unsubscribed_address_stays_unsubscribed_when_the_other_goes(
+    sandbox: Any,
+) -> None:
+    users = get_user_model().objects
+    leaving = users.create_user(username="leaving", email="ann@example.com")
+    outbox.deliver_pending()
+    sandbox.unsubscribe(APP_ID, "ann@example.com")
+    sync.run_sync()  # the unsubscribe is recorded (for `leaving`)
+    staying = users.create_user(username="staying", email="ann@example.com")  # a conflict
+    outbox.deliver_pending()
+
+    leaving.delete()
+    staying.email = "bob@example.com"  # the person who unsubscribed at ann@ moves
+    staying.save()
+    outbox.deliver_pending(include_not_due=True)
+    sync.run_sync()
+
+    assert statuses(sandbox) == {"bob@example.com": UNSUBSCRIBED}
