@@ -138,8 +138,9 @@ def test_an_unexpected_limiter_error_is_a_sendflare_error_with_statuses(sendflar
     # Real HTTP on loopback: the client takes its limiter slot once the connection is open (a
     # mock that replaces the transport, like `responses`, never reaches the limiter).
     with recording_server() as server:
-        sendflare_backend(api_url=server.url)
-        backend = EmailBackend()
+        # Built directly, so the option goes to the constructor (on Django 6.1 the fixture's
+        # MAILERS OPTIONS reach only get_connection()).
+        backend = EmailBackend(api_url=server.url)
         with backend:
             backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
             with pytest.raises(exc.SendflareUnexpectedError) as excinfo:
@@ -155,8 +156,7 @@ def test_an_unexpected_limiter_error_is_a_sendflare_error_with_statuses(sendflar
 def test_fail_silently_covers_an_unexpected_limiter_error(sendflare_backend):
     message = EmailMessage("S", "B", "f@example.com", ["a@example.com"])
     with recording_server() as server:
-        sendflare_backend(api_url=server.url)
-        backend = EmailBackend(fail_silently=True)
+        backend = EmailBackend(fail_silently=True, api_url=server.url)
         with backend:
             backend.client.rate_limiter = BrokenLimiter(broken_limiter_error())
             assert backend.send_messages([message]) == 0
