@@ -474,6 +474,27 @@ class Sandbox:
             self._store.clear_contacts(app_id)
             return count
 
+    def unsubscribe(self, app_id: str, email: str) -> bool:
+        """Mark a contact Unsubscribed, as its recipient's click on an unsubscribe link would.
+
+        Returns False when the appId has no contact at that address (compared like the API does).
+        """
+        with self._lock:
+            contact = self._store.contacts.get(app_id, {}).get(contact_key(email))
+            if contact is None:
+                return False
+            contact.status = "Unsubscribed"
+            contact.last_active_time = self._today()
+            return True
+
+    def remove_contact(self, app_id: str, email: str) -> bool:
+        """Delete one contact as someone using Sendflare's own dashboard would (no API request).
+
+        Returns False when the appId has no contact at that address.
+        """
+        with self._lock:
+            return self._store.contacts.get(app_id, {}).pop(contact_key(email), None) is not None
+
     def clear_requests(self) -> int:
         """Forget the request log; return how many entries there were."""
         with self._lock:

@@ -17,7 +17,8 @@ from django_sendflare.sandbox.faults import FaultSettings
 #: The JSON endpoints, for the index at ``GET /_sandbox/api/``.
 API_INDEX = {
     "messages": "GET, DELETE /_sandbox/api/messages; GET /_sandbox/api/messages/<id>",
-    "contacts": "GET, DELETE /_sandbox/api/contacts[?appId=]",
+    "contacts": "GET, DELETE /_sandbox/api/contacts[?appId=[&emailAddress=]]; "
+    "POST /_sandbox/api/contacts/unsubscribe",
     "faults": "GET, PUT, DELETE /_sandbox/api/faults; POST /_sandbox/api/faults/queue",
     "requests": "GET, DELETE /_sandbox/api/requests",
     "reset": "POST /_sandbox/api/reset",
@@ -97,7 +98,9 @@ def _api(
             return json_response(404, {"error": "no such message"})
         return json_response(200, message)
     if rest == "contacts":
-        return _contacts(sandbox, method, params.get("appId"))
+        return _contacts(sandbox, method, params.get("appId"), params.get("emailAddress"))
+    if rest == "contacts/unsubscribe":
+        return _unsubscribe(sandbox, method, body)
     if rest == "faults":
         return _faults(sandbox, method, body)
     if rest == "faults/queue":
@@ -124,7 +127,9 @@ def _api(
     return json_response(404, {"error": "no such inspection endpoint", "endpoints": API_INDEX})
 
 
-def _contacts(sandbox: Sandbox, method: str, app_id: str | None) -> SandboxResponse:
+def _contacts(
+    sandbox: Sandbox, method: str, app_id: str | None, email: str | None
+) -> SandboxResponse:
     if method == "GET":
         if app_id:
             contacts = sandbox.contacts(app_id)
@@ -133,8 +138,28 @@ def _contacts(sandbox: Sandbox, method: str, app_id: str | None) -> SandboxRespo
             )
         return json_response(200, {"apps": {a: sandbox.contacts(a) for a in sandbox.app_ids()}})
     if method == "DELETE":
+        if email:
+            # One contact, deleted "at Sendflare" (as its dashboard would): no API request.
+            if not app_id:
+                raise ValueError("emailAddress needs an appId")
+            return json_response(200, {"deleted": int(sandbox.remove_contact(app_id, email))})
         return json_response(200, {"deleted": sandbox.clear_contacts(app_id or None)})
     return _not_allowed("GET, DELETE")
+
+
+def _unsubscribe(sandbox: Sandbox, method: str, body: bytes) -> SandboxResponse:
+    """``POST /_sandbox/api/contacts/unsubscribe``: what the recipient's unsubscribe link does."""
+    if method != "POST":
+        return _not_allowed("POST")
+    data = _body_json(body)
+    if not isinstance(data, dict):
+        raise ValueError('expected {"appId": ..., "emailAddress": ...}')
+    app_id, email = data.get("appId"), data.get("emailAddress")
+    if not isinstance(app_id, str) or not app_id or not isinstance(email, str) or not email:
+        raise ValueError('expected {"appId": ..., "emailAddress": ...} (non-empty strings)')
+    if not sandbox.unsubscribe(app_id, email):
+        return json_response(404, {"error": "no such contact"})
+    return json_response(200, {"unsubscribed": True})
 
 
 def _faults(sandbox: Sandbox, method: str, body: bytes) -> SandboxResponse:

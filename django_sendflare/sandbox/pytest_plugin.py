@@ -61,6 +61,14 @@ class SandboxHandle:
         """The contacts of one appId, as the list endpoint returns them."""
         return self.sandbox.contacts(app_id)
 
+    def unsubscribe(self, app_id: str, email: str) -> bool:
+        """Unsubscribe a contact "at Sendflare" (its recipient clicked); False if absent."""
+        return self.sandbox.unsubscribe(app_id, email)
+
+    def remove_contact(self, app_id: str, email: str) -> bool:
+        """Delete a contact "at Sendflare" (from its dashboard, not the API); False if absent."""
+        return self.sandbox.remove_contact(app_id, email)
+
     def requests(self) -> list[dict[str, Any]]:
         """Every API request received (method, path, status, code, fault), oldest first."""
         return self.sandbox.requests()

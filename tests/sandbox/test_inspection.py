@@ -138,3 +138,38 @@ def test_contacts_page(http: requests.Session, server: RunningSandbox) -> None:
     filtered = requests.get(f"{server.url}/_sandbox/contacts", params={"appId": "z"}, timeout=5)
     assert "x@example.com" not in filtered.text
     assert requests.get(f"{server.url}/_sandbox/messages/nope", timeout=5).status_code == 404
+
+
+def test_unsubscribe_and_delete_made_at_sendflare(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    """What a recipient or Sendflare's dashboard does to a contact, outside the API."""
+    _contact(http, server, "a", "Ann@example.com")
+    _contact(http, server, "a", "bob@example.com")
+    api = f"{server.url}/_sandbox/api/contacts"
+    unsubscribe = requests.post(
+        f"{api}/unsubscribe", json={"appId": "a", "emailAddress": "ann@EXAMPLE.com"}, timeout=5
+    )
+    assert unsubscribe.json() == {"unsubscribed": True}
+    listed = http.get(f"{server.url}/v1/contact", params={"appId": "a"}, timeout=5).json()
+    statuses = {c["emailAddress"]: c["status"] for c in listed["data"]["list"]}
+    assert statuses == {"Ann@example.com": "Unsubscribed", "bob@example.com": "Confirmed"}
+    # A later save through the API keeps the status (it applies on create only).
+    _contact(http, server, "a", "ann@example.com")
+    assert server.sandbox.contacts("a")[0]["status"] == "Unsubscribed"
+
+    missing = requests.post(
+        f"{api}/unsubscribe", json={"appId": "a", "emailAddress": "nobody@example.com"}, timeout=5
+    )
+    assert missing.status_code == 404
+    assert requests.post(f"{api}/unsubscribe", json={"appId": "a"}, timeout=5).status_code == 400
+
+    one = {"appId": "a", "emailAddress": "BOB@example.com"}
+    assert requests.delete(api, params=one, timeout=5).json() == {"deleted": 1}
+    assert requests.delete(api, params=one, timeout=5).json() == {"deleted": 0}
+    assert [c["emailAddress"] for c in server.sandbox.contacts("a")] == ["Ann@example.com"]
+    no_app = requests.delete(api, params={"emailAddress": "x@example.com"}, timeout=5)
+    assert no_app.status_code == 400
+    # Neither is an API request: they are not logged and never get a fault.
+    assert all(r["path"] == "/v1/contact" for r in server.sandbox.requests())
+    assert len(server.sandbox.requests()) == 4
