@@ -152,23 +152,31 @@ class EmailBackend(BaseEmailBackend):
         statuses: list[MessageStatus] = []
         jobs: list[_Job] = []
         for message in email_messages:
-            status = MessageStatus()
+            status, requests = self._accept(message)
             statuses.append(status)
-            message.sendflare_status = status  # type: ignore[attr-defined]
-            try:
-                pre_send.send(sender=type(self), message=message, backend=self)
-            except CancelSend:
-                for address in message.recipients():
-                    status.recipients[force_str(address)] = RecipientStatus(
-                        force_str(address), "cancelled"
-                    )
-                continue
-            for request in build_requests(
-                message, ignore_unsupported=self.conf.ignore_unsupported_features
-            ):
+            for request in requests:
                 status.recipients[request.to] = RecipientStatus(request.to, "failed")
                 jobs.append((status, request))
         return statuses, jobs
+
+    def _accept(self, message: EmailMessage) -> tuple[MessageStatus, list[SendRequest]]:
+        """Give the message its status, send ``pre_send``, and validate it.
+
+        Returns its requests, one per recipient (none when a receiver cancelled it); raises
+        on input the API cannot take. ``QueuedEmailBackend`` accepts messages the same way.
+        """
+        status = MessageStatus()
+        message.sendflare_status = status  # type: ignore[attr-defined]
+        try:
+            pre_send.send(sender=type(self), message=message, backend=self)
+        except CancelSend:
+            for address in message.recipients():
+                status.recipients[force_str(address)] = RecipientStatus(
+                    force_str(address), "cancelled"
+                )
+            return status, []
+        requests = build_requests(message, ignore_unsupported=self.conf.ignore_unsupported_features)
+        return status, requests
 
     def _send_jobs(self, jobs: list[_Job]) -> None:
         batch = _Batch()

@@ -27,13 +27,11 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.utils.encoding import force_str
 
 from ..backends import EmailBackend
 from ..exceptions import SendflareConfigurationError
-from ..payload import SendRequest, build_requests
+from ..payload import SendRequest
 from ..results import MessageStatus, RecipientStatus
-from ..signals import CancelSend, pre_send
 from .enqueue import db_alias, store_message
 from .mailers import MAILER_OPTION, settings_for
 from .tasking import on_commit_hook
@@ -83,20 +81,9 @@ class QueuedEmailBackend(EmailBackend):
             return 0
         batch: list[tuple[MessageStatus, list[SendRequest]]] = []
         for message in email_messages:
-            status = MessageStatus()
-            message.sendflare_status = status  # type: ignore[attr-defined]
-            try:
-                pre_send.send(sender=type(self), message=message, backend=self)
-            except CancelSend:
-                for address in message.recipients():
-                    status.recipients[force_str(address)] = RecipientStatus(
-                        force_str(address), "cancelled"
-                    )
-                continue
-            requests = build_requests(
-                message, ignore_unsupported=self.conf.ignore_unsupported_features
-            )
-            batch.append((status, requests))
+            status, requests = self._accept(message)
+            if requests:  # none: cancelled by a pre_send receiver, or no recipients
+                batch.append((status, requests))
 
         queued = 0
         # One transaction for the batch, all or nothing. Inside the caller's transaction no
@@ -104,8 +91,6 @@ class QueuedEmailBackend(EmailBackend):
         # half-stored batch can never be committed.
         with transaction.atomic(using=db_alias(), savepoint=False):
             for status, requests in batch:
-                if not requests:
-                    continue
                 row = store_message(
                     requests, mailer=self.mailer, on_commit=on_commit_hook(self.conf)
                 )
