@@ -142,8 +142,8 @@ class SendflareUserAdminMixin(_ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "delete_sendflare_contact",
             "media": self.media,
-            # Django 6.0 made the admin's breadcrumbs an <ol>; 5.2's CSS styles a <div>.
-            "breadcrumbs_as_list": django.VERSION >= (6, 0),
+            # Django 6.1 made the admin's breadcrumbs an <ol>; 5.2 and 6.0 style a <div>.
+            "breadcrumbs_as_list": django.VERSION >= (6, 1),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.sendflare_delete_template, context)

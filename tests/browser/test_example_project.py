@@ -38,10 +38,10 @@ def run_user_action(page, site, usernames: list[str], action: str) -> None:
 
 
 def assert_djangos_breadcrumbs(page) -> None:
-    """Django's own breadcrumbs, styled by the admin's CSS: an <ol> on 6.x, a <div> on 5.2."""
+    """Django's own breadcrumbs, styled by the admin's CSS: an <ol> from 6.1, a <div> before."""
     import django
 
-    tag = "ol" if django.VERSION >= (6, 0) else "div"
+    tag = "ol" if django.VERSION >= (6, 1) else "div"
     crumbs = page.locator(f"{tag}.breadcrumbs")
     assert crumbs.count() == 1
     assert crumbs.locator("a", has_text="Home").count() == 1

@@ -283,9 +283,9 @@ def test_the_delete_confirmation_has_djangos_breadcrumbs(
 
     ada = make_user("ada@example.com")
     page = post_action(admin_client_, "delete_sendflare_contact", [ada]).content.decode()
-    # Django 6.0 made the breadcrumbs an <ol>; 5.2 styles only div.breadcrumbs.
+    # Django 6.1 made the breadcrumbs an <ol>; 5.2 and 6.0 style only div.breadcrumbs.
     expected = (
-        '<ol class="breadcrumbs">' if django.VERSION >= (6, 0) else '<div class="breadcrumbs">'
+        '<ol class="breadcrumbs">' if django.VERSION >= (6, 1) else '<div class="breadcrumbs">'
     )
     assert expected in page
     assert reverse(CHANGELIST) in page.split("breadcrumbs")[1]
