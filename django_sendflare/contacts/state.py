@@ -92,8 +92,10 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     states = ContactSyncState.objects.using(using).filter(
         Q(synced_email__icontains=email_key) | Q(stale_emails__icontains=email_key)
     )
-    rows = ContactChange.objects.using(using).filter(
-        Q(email__icontains=email_key) | Q(previous_email__icontains=email_key)
+    rows = (
+        ContactChange.objects.using(using)
+        .filter(Q(email__icontains=email_key) | Q(previous_email__icontains=email_key))
+        .exclude(state=ContactChange.State.DONE)
     )
     if exclude_key is not None:
         states = states.exclude(user_key=exclude_key)

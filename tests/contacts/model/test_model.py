@@ -153,6 +153,9 @@ class ContactModel(RuleBasedStateMachine):
         #: In a step where other work runs in the middle of a full sync: the contacts created
         #: before that work, which were wanted then (see _interleave).
         self.created_before_meanwhile: set[str] = set()
+        #: Users deleted in the middle of this step's full sync (the address it may have
+        #: created before was theirs then).
+        self.deleted_meanwhile: list[ModelUser] = []
         self.known_failed: set[int] = set()
 
     # -- the model's bookkeeping ----------------------------------------------------------
@@ -163,6 +166,7 @@ class ContactModel(RuleBasedStateMachine):
         self._time_ends_outages()
         self.before = self.driver.remote_contacts()
         self.created_before_meanwhile = set()
+        self.deleted_meanwhile = []
         for address, contact in self.before.items():
             if contact.status == UNSUBSCRIBED:
                 for user in self._owners(address):
@@ -380,6 +384,7 @@ class ContactModel(RuleBasedStateMachine):
         def meanwhile() -> None:
             self.driver.delete_user(victim)
             self.gone[victim] = self.live.pop(victim)
+            self.deleted_meanwhile.append(self.gone[victim])
 
         self._interleave(meanwhile, self.live[victim])
 
@@ -441,9 +446,13 @@ class ContactModel(RuleBasedStateMachine):
             was = self.before.get(address)
             if contact.status != CONFIRMED or (was is not None and was.status == CONFIRMED):
                 continue
+            # A full sync may create a user's address just before the user is deleted.
+            before_meanwhile = (
+                self.deleted_meanwhile if address in self.created_before_meanwhile else []
+            )
             claimed = [
                 u
-                for u in self.live.values()
+                for u in [*self.live.values(), *before_meanwhile]
                 if u.email == address and not u.unsubscribed and u.wanted
             ]
             victims = [u for u in self.live.values() if u.unsubscribed and address in u.had]
