@@ -79,9 +79,11 @@ def users_with_address(
 def users_recording_address(email_key: str, *, exclude_key: str | None = None) -> list[str]:
     """The keys of other users whose records name the (normalised) address ``email_key``.
 
-    Their sync state (the synced address, the addresses still to delete) or their outbox rows
-    not yet resolved: each of those users' next reconciliation deals with the address (keeps
-    it as its contact, or reads it and deletes it). Any user: deleted, inactive or not.
+    Their sync state (the synced address, the addresses still to delete) or their pending
+    outbox rows: each of those users' next reconciliation deals with the address (keeps it as
+    its contact, or reads it and deletes it), and one is sure to come (``--pending`` for the
+    rows, the full sync for the addresses still to delete). Failed rows do not count: only a
+    person retries them. Any user: deleted, inactive or not.
     """
     email_key = normalize_email(email_key)
     if not email_key:
@@ -95,7 +97,7 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     rows = (
         ContactChange.objects.using(using)
         .filter(Q(email__icontains=email_key) | Q(previous_email__icontains=email_key))
-        .exclude(state=ContactChange.State.DONE)
+        .filter(state=ContactChange.State.PENDING)
     )
     if exclude_key is not None:
         states = states.exclude(user_key=exclude_key)
