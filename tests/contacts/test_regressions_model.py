@@ -242,3 +242,27 @@ def test_an_unsubscribed_address_deleted_with_its_user_is_read_first_by_the_next
     outbox.deliver_pending()  # `leaving` first: ann@ is left to `staying`, who reads it
 
     assert statuses(sandbox) == {"bob@example.com": UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I3: a contact is left to a user marked do-not-sync whose pending change names the "
+    "address as its current one; its delivery deletes only what it records: an orphan",
+)
+def test_a_contact_left_to_an_admin_deleted_user_by_its_pending_change_is_deleted(
+    sandbox: Any,
+) -> None:
+    users = get_user_model().objects
+    first = users.create_user(username="first", email="dan@example.com")
+    outbox.deliver_pending()
+    second = users.create_user(username="second", email="dan@example.com")  # a conflict
+    outbox.deliver_pending(include_not_due=True)
+    services.delete_user_contacts([first])  # kept: `second` has dan@ too
+    second.delete()
+    first.first_name = "Renamed"  # a change of `first`, pending, names dan@
+    first.save()
+    outbox.deliver_pending(include_not_due=True)  # `second` first: dan@ is left to `first`
+    sync.run_sync()
+
+    assert statuses(sandbox) == {}
