@@ -246,17 +246,21 @@ class Reconciliation:
         return self._others[key]
 
     def _adopt_row_addresses(self, rows: Any) -> None:
-        """With no recorded state, the addresses the rows name may exist: note them as stale."""
+        """The addresses the rows name, other than the current one, may exist: note them as stale.
+
+        An address the user had only between two deliveries was never created by us, but
+        another user may have kept its contact for this one (see :meth:`_delete`), which the
+        rows are the only record of (I3).
+        """
         state = self._state()
-        if state.synced_at is not None:
-            return
         user = self._user()
         current = normalize_email(self.adapter.get_email(user)) if user is not None else ""
         addresses = list(state.stale_emails)
+        known = {current, normalize_email(state.synced_email), ""}
         for email, previous in rows.values_list("email", "previous_email"):
             for address in (previous, email):
                 key = normalize_email(address)
-                if key and key != current and key not in map(normalize_email, addresses):
+                if key not in known and key not in map(normalize_email, addresses):
                     addresses.append(address.strip())
         if addresses != list(state.stale_emails):
             self._update(stale_emails=addresses)
@@ -291,8 +295,11 @@ class Reconciliation:
         others = self._others_with(contact.key)
         if others:
             # Not synced while another user has the address; the addresses this user had
-            # before are not its address any more (I3): they are deleted first.
+            # before are not its address any more (I3): they are deleted first. The shared
+            # address is not this user's contact either, but may be one day: it is recorded,
+            # so that whoever keeps its contact for this user leaves it to this user (I3).
             self._synced = False
+            self._note_stale(contact.email)
             step = self._delete_step(
                 a for a in [synced, *stale] if normalize_email(a) != contact.key
             )
@@ -416,8 +423,7 @@ class Reconciliation:
         state = self._state()
         if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
-            stale = [a for a in state.stale_emails if normalize_email(a) != contact.key]
-            self._update(stale_emails=[*stale, contact.email])
+            self._note_stale(contact.email)
         data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
         self._call(self.client.save_contact, email=contact.email, status=step.status, data=data)
         self._saved = True
@@ -433,13 +439,13 @@ class Reconciliation:
         # Kept for another user or deleted, the address leaves this user's records: whatever
         # Sendflare knows of this person's consent there must be learned first (I1).
         self._learn_before_delete(address)
-        others = self._others_with(address)
-        if others:
+        keepers = self._keepers_of(address)
+        if keepers:
             logger.info(
-                "Sendflare: kept the contact %s of user %s: user(s) %s also have it",
+                "Sendflare: kept the contact %s of user %s for user(s) %s",
                 address,
                 self.key,
-                ", ".join(others),
+                ", ".join(keepers),
             )
         else:
             self._call(self.client.delete_contact, email=address)
@@ -448,6 +454,19 @@ class Reconciliation:
         self._touched.add(normalize_email(address))
         self.result.email = self.result.email or address
         self._forget_address(address)
+
+    def _keepers_of(self, address: str) -> list[str]:
+        """The other users an address is kept for, instead of being deleted.
+
+        Those that are synced and have it now (a conflict, or the next user of an address),
+        and those whose records name it (their sync state or their outbox rows): each of them
+        deletes it, with a live read first, once it is not their address (I3), and reads its
+        status before an email change (I1). Handing the address over, rather than deleting
+        it, keeps Sendflare's evidence of an unsubscribe for the person who still has it.
+        """
+        keepers = self._others_with(address)
+        recording = state_mod.users_recording_address(address, exclude_key=self.key)
+        return [*keepers, *(key for key in recording if key not in keepers)]
 
     def _learn_before_delete(self, address: str) -> None:
         """Deleting a live user's address deletes the evidence of an unsubscribe: read it first.
@@ -492,6 +511,13 @@ class Reconciliation:
                 state.unsubscribed_at or (timezone.now() if status == UNSUBSCRIBED else None)
             ),
         )
+
+    def _note_stale(self, address: str) -> None:
+        """Record an address that may exist in Sendflare as this user's to delete (last)."""
+        state = self._state()
+        stale = [a for a in state.stale_emails if normalize_email(a) != normalize_email(address)]
+        if [*stale, address.strip()] != list(state.stale_emails):
+            self._update(stale_emails=[*stale, address.strip()])
 
     def _forget_address(self, address: str) -> None:
         state = self._state()

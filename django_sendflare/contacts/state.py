@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import router
-from django.db.models import F, Model
+from django.db.models import F, Model, Q
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
-from ..models import ContactSyncState
+from ..models import ContactChange, ContactSyncState
 from .adapter import ContactAdapter, normalize_email
 
 
@@ -74,3 +74,39 @@ def users_with_address(
         for user in candidates
         if user_key(user) not in marked and adapter.should_sync(user)
     ]
+
+
+def users_recording_address(email_key: str, *, exclude_key: str | None = None) -> list[str]:
+    """The keys of other users whose records name the (normalised) address ``email_key``.
+
+    Their sync state (the synced address, the addresses still to delete) or their pending
+    outbox rows: each of those users' next reconciliation deals with the address (keeps it as
+    its contact, or reads it and deletes it), and one is sure to come (``--pending`` for the
+    rows, the full sync for the addresses still to delete). Failed rows do not count: only a
+    person retries them. Any user: deleted, inactive or not.
+    """
+    email_key = normalize_email(email_key)
+    if not email_key:
+        return []
+    using = db_alias()
+    # A substring filter in the database (JSON lists cannot be searched portably), then the
+    # exact comparison here.
+    states = ContactSyncState.objects.using(using).filter(
+        Q(synced_email__icontains=email_key) | Q(stale_emails__icontains=email_key)
+    )
+    rows = (
+        ContactChange.objects.using(using)
+        .filter(Q(email__icontains=email_key) | Q(previous_email__icontains=email_key))
+        .filter(state=ContactChange.State.PENDING)
+    )
+    if exclude_key is not None:
+        states = states.exclude(user_key=exclude_key)
+        rows = rows.exclude(user_key=exclude_key)
+    keys: dict[str, None] = {}
+    for key, synced, stale in states.values_list("user_key", "synced_email", "stale_emails"):
+        if email_key in {normalize_email(a) for a in [synced, *stale]}:
+            keys[key] = None
+    for key, email, previous in rows.values_list("user_key", "email", "previous_email"):
+        if email_key in (normalize_email(email), normalize_email(previous)):
+            keys[key] = None
+    return list(keys)

@@ -111,11 +111,6 @@ def test_an_email_change_into_a_conflict_still_deletes_the_old_address(sandbox: 
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I3: 'Delete Sendflare contact' keeps a contact whose address another synced user "
-    "has, but forgets it (synced_email cleared); when both users are gone, nothing deletes it",
-)
 def test_a_contact_kept_for_a_user_sharing_its_address_is_deleted_with_the_last_of_them(
     sandbox: Any,
 ) -> None:
@@ -140,11 +135,6 @@ def test_a_contact_kept_for_a_user_sharing_its_address_is_deleted_with_the_last_
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I3: a deleted user's contact is kept because another user has its address now; "
-    "when that user moves on before ever being synced at it, nothing deletes the contact",
-)
 def test_a_contact_kept_for_the_next_user_of_its_address_is_deleted_when_they_move_on(
     sandbox: Any,
 ) -> None:
@@ -193,12 +183,6 @@ def test_the_next_user_of_an_unsubscribed_address_stays_unsubscribed_when_they_m
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I1: two users share an address Unsubscribed at Sendflare; one is deleted (its "
-    "delete removes the contact) while the other moves to a new address: the new address is "
-    "created Confirmed, because the unsubscribe was only recorded for the deleted user",
-)
 def test_a_user_sharing_an_unsubscribed_address_stays_unsubscribed_when_the_other_goes(
     sandbox: Any,
 ) -> None:
@@ -217,3 +201,68 @@ def test_a_user_sharing_an_unsubscribed_address_stays_unsubscribed_when_the_othe
     sync.run_sync()
 
     assert statuses(sandbox) == {"bob@example.com": UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+def test_a_contact_kept_for_a_user_who_moves_on_before_any_delivery_is_deleted(
+    sandbox: Any,
+) -> None:
+    """I3, the same hand-over when the user that gets the contact was never delivered at that
+    address: its outbox rows are its only record of it."""
+    users = get_user_model().objects
+    moving = users.create_user(username="moving", email="dan@example.com")
+    leaving = users.create_user(username="leaving", email="bob@example.com")
+    outbox.deliver_pending()
+    leaving.delete()
+    moving.email = "bob@example.com"
+    moving.save()
+    outbox.deliver_pending(limit=1)  # `leaving` only: bob@ is kept, `moving` has it
+    assert set(statuses(sandbox)) == {"dan@example.com", "bob@example.com"}
+    moving.email = "cat@example.com"  # ... and moves on before being delivered at bob@
+    moving.save()
+    outbox.deliver_pending()
+
+    assert set(statuses(sandbox)) == {"cat@example.com"}
+
+
+@pytest.mark.django_db
+def test_an_unsubscribed_address_deleted_with_its_user_is_read_first_by_the_next_user(
+    sandbox: Any,
+) -> None:
+    """I1: the user deleted first must not delete, unread, an address the other user's rows
+    name: that user's email change reads its status (it would find nothing)."""
+    users = get_user_model().objects
+    leaving = users.create_user(username="leaving", email="ann@example.com")
+    outbox.deliver_pending()
+    leaving.delete()  # delivered first below
+    staying = users.create_user(username="staying", email="ann@example.com")
+    sandbox.unsubscribe(APP_ID, "ann@example.com")
+    staying.email = "bob@example.com"  # never delivered at ann@
+    staying.save()
+    outbox.deliver_pending()  # `leaving` first: ann@ is left to `staying`, who reads it
+
+    assert statuses(sandbox) == {"bob@example.com": UNSUBSCRIBED}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="I3: a contact is left to a user marked do-not-sync whose pending change names the "
+    "address as its current one; its delivery deletes only what it records: an orphan",
+)
+def test_a_contact_left_to_an_admin_deleted_user_by_its_pending_change_is_deleted(
+    sandbox: Any,
+) -> None:
+    users = get_user_model().objects
+    first = users.create_user(username="first", email="dan@example.com")
+    outbox.deliver_pending()
+    second = users.create_user(username="second", email="dan@example.com")  # a conflict
+    outbox.deliver_pending(include_not_due=True)
+    services.delete_user_contacts([first])  # kept: `second` has dan@ too
+    second.delete()
+    first.first_name = "Renamed"  # a change of `first`, pending, names dan@
+    first.save()
+    outbox.deliver_pending(include_not_due=True)  # `second` first: dan@ is left to `first`
+    sync.run_sync()
+
+    assert statuses(sandbox) == {}

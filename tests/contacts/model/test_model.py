@@ -14,6 +14,7 @@ Every call into the library goes through ``driver.py``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,19 +58,18 @@ UNSUBSCRIBED = "Unsubscribed"
 #: Counterexamples found by this model and not fixed yet. Each has a strict-xfail regression
 #: test in tests/contacts/test_regressions_model.py; while it is listed here, the model accepts
 #: that behaviour (so that CI keeps hunting for the others). Remove the entry with the fix.
-KNOWN_DEFECTS: frozenset[str] = frozenset(
-    {
-        # I3: a contact kept because another user has its address (by "Delete Sendflare
-        # contact", or by the deletion of its user) is forgotten: once that other user is gone
-        # or has moved on, without ever being synced at it, nothing deletes it.
-        "a contact kept for a shared address is forgotten",
-    }
-)
+KNOWN_DEFECTS: frozenset[str] = frozenset()
 # Fixed (the model found them; see tests/contacts/test_regressions_model.py):
 # - "admin delete forgets an unsubscribe" (I1): "Delete Sendflare contact" deleted an
 #   Unsubscribed contact without reading its status; "Sync to Sendflare" made it Confirmed.
 # - "a conflict keeps the old address" (I3): an email change to an address another synced
 #   user has left the old contact in Sendflare, for --prune only.
+# - "a contact kept for a shared address is forgotten" (I3): a contact kept because another
+#   user had its address (by "Delete Sendflare contact", or by the deletion of its user) was
+#   forgotten; once that user was gone or had moved on, nothing deleted it. And (I1) when
+#   the user who kept nothing moved on, its new address was created Confirmed although the
+#   shared address was Unsubscribed. Now the address is left to the users that have it or
+#   record it, who read it before they move on and delete it once it is not theirs.
 
 
 def _budget() -> settings:
@@ -154,6 +154,9 @@ class ContactModel(RuleBasedStateMachine):
         #: In a step where other work runs in the middle of a full sync: the contacts created
         #: before that work, which were wanted then (see _interleave).
         self.created_before_meanwhile: set[str] = set()
+        #: Users deleted in the middle of this step's full sync (the address it may have
+        #: created before was theirs then).
+        self.deleted_meanwhile: list[ModelUser] = []
         self.known_failed: set[int] = set()
 
     # -- the model's bookkeeping ----------------------------------------------------------
@@ -164,6 +167,7 @@ class ContactModel(RuleBasedStateMachine):
         self._time_ends_outages()
         self.before = self.driver.remote_contacts()
         self.created_before_meanwhile = set()
+        self.deleted_meanwhile = []
         for address, contact in self.before.items():
             if contact.status == UNSUBSCRIBED:
                 for user in self._owners(address):
@@ -277,8 +281,6 @@ class ContactModel(RuleBasedStateMachine):
         self._begin()
         self.driver.admin_delete([pk])
         self.live[pk].admin_deleted = True
-        if "admin delete forgets an unsubscribe" in KNOWN_DEFECTS:
-            self.live[pk].unsubscribed_at.clear()
 
     # -- rules: Sendflare's side ----------------------------------------------------------
 
@@ -383,6 +385,7 @@ class ContactModel(RuleBasedStateMachine):
         def meanwhile() -> None:
             self.driver.delete_user(victim)
             self.gone[victim] = self.live.pop(victim)
+            self.deleted_meanwhile.append(self.gone[victim])
 
         self._interleave(meanwhile, self.live[victim])
 
@@ -444,9 +447,13 @@ class ContactModel(RuleBasedStateMachine):
             was = self.before.get(address)
             if contact.status != CONFIRMED or (was is not None and was.status == CONFIRMED):
                 continue
+            # A full sync may create a user's address just before the user is deleted.
+            before_meanwhile = (
+                self.deleted_meanwhile if address in self.created_before_meanwhile else []
+            )
             claimed = [
                 u
-                for u in self.live.values()
+                for u in [*self.live.values(), *before_meanwhile]
                 if u.email == address and not u.unsubscribed and u.wanted
             ]
             victims = [u for u in self.live.values() if u.unsubscribed and address in u.had]
@@ -474,7 +481,7 @@ class ContactModel(RuleBasedStateMachine):
         unaccounted = set(now) - current
         if unaccounted:
             recorded = self.driver.recorded_addresses()
-            orphans = sorted(a for a in unaccounted - recorded if not self._excused(a))
+            orphans = sorted(unaccounted - recorded)
             assert not orphans, (
                 f"I3: {orphans} exist in Sendflare, are nobody's address and nothing records "
                 "them as to delete (only --prune would remove them): "
@@ -501,13 +508,18 @@ class ContactModel(RuleBasedStateMachine):
                 f"attempt(s) (CONTACTS_MAX_ATTEMPTS={MAX_ATTEMPTS}): {'; '.join(sorted(errors))}"
             )
 
-    def _excused(self, address: str) -> bool:
-        """An address left behind by a known defect (see KNOWN_DEFECTS)."""
-        if "a contact kept for a shared address is forgotten" not in KNOWN_DEFECTS:
-            return False
-        had = [u for u in [*self.live.values(), *self.gone.values()] if address in u.had]
-        let_go = [u for u in had if u.admin_deleted or u.pk in self.gone]
-        return bool(let_go) and len(had) > 1
+    def _less_what_inactive_users_kept(self, extras: set[str]) -> set[str]:
+        """``extras`` less one address per inactive user (any it had): the best assignment.
+
+        Which of its addresses an inactive user's contact was left at depends on what had been
+        delivered; two inactive users that had the same address must not both claim it.
+        """
+        choices = [[None, *sorted(extras & set(u.had))] for u in self.live.values() if not u.active]
+        return min(
+            (extras - set(pick) for pick in itertools.product(*choices)),
+            key=len,
+            default=extras,
+        )
 
     def _whose(self, address: str) -> str:
         def describe(u: ModelUser, state: str) -> str:
@@ -561,13 +573,8 @@ class ContactModel(RuleBasedStateMachine):
         # (at whichever of its addresses had been delivered).
         may_stay = {u.email for u in self.live.values() if u.wanted and self._conflicted(u)}
         extras = set(now) - set(expected) - may_stay
-        for user in self.live.values():
-            if "a conflict keeps the old address" in KNOWN_DEFECTS and self._conflicted(user):
-                extras -= set(user.had)
-            if not user.active:
-                kept = sorted(extras & set(user.had), key=lambda a: -user.had[a])
-                extras -= set(kept[:1])
-        for address in sorted(a for a in extras if not self._excused(a)):
+        extras = self._less_what_inactive_users_kept(extras)
+        for address in sorted(extras):
             problems.append(f"extra: {address} ({self._whose(address)})")
         assert not problems, "I6: after --pending and a full sync, faults off: " + "; ".join(
             problems
