@@ -83,7 +83,8 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     outbox rows: each of those users' next reconciliation deals with the address (keeps it as
     its contact, or reads it and deletes it), and one is sure to come (``--pending`` for the
     rows, the full sync for the addresses still to delete). Failed rows do not count: only a
-    person retries them. Any user: deleted, inactive or not.
+    person retries them. Any user: deleted, inactive or not; but the address of a user marked
+    do-not-sync counts only when it is one that user has still to delete.
     """
     email_key = normalize_email(email_key)
     if not email_key:
@@ -102,11 +103,25 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     if exclude_key is not None:
         states = states.exclude(user_key=exclude_key)
         rows = rows.exclude(user_key=exclude_key)
-    keys: dict[str, None] = {}
+    keys: dict[str, None] = {}  # users that will delete the address
+    current: dict[str, None] = {}  # users that have it as their address
     for key, synced, stale in states.values_list("user_key", "synced_email", "stale_emails"):
-        if email_key in {normalize_email(a) for a in [synced, *stale]}:
+        if email_key in {normalize_email(a) for a in stale}:
             keys[key] = None
+        elif normalize_email(synced) == email_key:
+            current[key] = None
     for key, email, previous in rows.values_list("user_key", "email", "previous_email"):
-        if email_key in (normalize_email(email), normalize_email(previous)):
+        if normalize_email(previous) == email_key:
             keys[key] = None
+        elif normalize_email(email) == email_key:
+            current[key] = None
+    # A user marked do-not-sync keeps no contact: its own address is no claim on the contact
+    # (nothing of it would ever delete it), only the addresses it has still to delete are.
+    claims = [key for key in current if key not in keys]
+    marked = set(
+        ContactSyncState.objects.using(using)
+        .filter(user_key__in=claims, do_not_sync=True)
+        .values_list("user_key", flat=True)
+    )
+    keys.update((key, None) for key in claims if key not in marked)
     return list(keys)

@@ -245,11 +245,6 @@ def test_an_unsubscribed_address_deleted_with_its_user_is_read_first_by_the_next
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="I3: a contact is left to a user marked do-not-sync whose pending change names the "
-    "address as its current one; its delivery deletes only what it records: an orphan",
-)
 def test_a_contact_left_to_an_admin_deleted_user_by_its_pending_change_is_deleted(
     sandbox: Any,
 ) -> None:
