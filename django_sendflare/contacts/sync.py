@@ -173,10 +173,9 @@ class StatusDifference(UserItem):
 
 
 @dataclass(frozen=True)
-class Cleanup(UserItem):
-    """A user with addresses still to delete (an email change or a lost answer left them)."""
+class _AddressItem(UserItem):
+    """An item about one address of the user, which is all the plan needs to say."""
 
-    action: ClassVar[str] = "cleanup"
     user_key: str
     address: str
 
@@ -186,16 +185,17 @@ class Cleanup(UserItem):
 
 
 @dataclass(frozen=True)
-class Conflicted(UserItem):
+class Cleanup(_AddressItem):
+    """A user with addresses still to delete (an email change or a lost answer left them)."""
+
+    action: ClassVar[str] = "cleanup"
+
+
+@dataclass(frozen=True)
+class Conflicted(_AddressItem):
     """A user whose address another synced user has: not synced, its old addresses deleted."""
 
     action: ClassVar[str] = "conflict"
-    user_key: str
-    address: str
-
-    @property
-    def email(self) -> str:
-        return self.address
 
 
 @dataclass(frozen=True)
