@@ -37,7 +37,7 @@ from .exceptions import (
     SendflareUnexpectedError,
 )
 from .payload import SendRequest, build_requests
-from .redaction import mask_url
+from .redaction import error_text
 from .results import MessageStatus, RecipientStatus
 from .signals import CancelSend, post_send, pre_send
 
@@ -247,9 +247,7 @@ class EmailBackend(BaseEmailBackend):
         Built from the exception's type and scrubbed text only: the exception itself (and its
         traceback, whose frames may hold credentials) is neither chained nor logged.
         """
-        text = mask_url(str(error))
-        if self.conf.api_token:
-            text = text.replace(self.conf.api_token, "***")
+        text = error_text(error, self.conf.api_token)
         return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while {doing}: {text}")
 
 

@@ -44,3 +44,16 @@ def mask_url(url: object) -> str:
 def _mask_userinfo(match: re.Match[str]) -> str:
     masked = f"{MASK}:{MASK}" if ":" in match["userinfo"] else MASK
     return f"{match['start']}{masked}@"
+
+
+def error_text(error: BaseException, *secrets: str) -> str:
+    """The text of an exception nobody expected, fit for a log line or our own error.
+
+    URL credentials are masked, and so is each of ``secrets`` (e.g. the API token): a library's
+    message may repeat what it was given (a Redis URL with its password, a header).
+    """
+    text = mask_url(str(error))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text

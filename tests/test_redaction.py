@@ -72,3 +72,14 @@ def test_check_e002_and_e003_never_print_credentials_of_api_url(settings, url: s
     with pytest.raises(SendflareConfigurationError) as excinfo:
         load_settings()
     assert "s3cr3t" not in str(excinfo.value)
+
+
+def test_error_text_masks_url_credentials_and_the_given_secrets() -> None:
+    from django_sendflare.redaction import error_text
+
+    error = ConnectionError(
+        "Error 111 connecting to redis://:hunter2@10.0.0.1:6379 (Bearer tok123)"
+    )
+    text = error_text(error, "tok123", "")
+    assert "hunter2" not in text and "tok123" not in text
+    assert "10.0.0.1:6379" in text and "Error 111" in text

@@ -32,6 +32,7 @@ from ..client import SendflareClient
 from ..exceptions import SendflareAPIError
 from ..models import ContactChange, ContactSyncState
 from ..queue import Lease, LeaseLost
+from ..redaction import error_text
 from ..signals import contact_unsubscribed
 from . import state as state_mod
 from .adapter import CONFIRMED, UNSUBSCRIBED, Contact, ContactAdapter, normalize_email
@@ -412,7 +413,9 @@ class Reconciliation:
             raise
         except Exception as error:
             # The limiter's store or a library failed: the call may be retried; never raw.
-            logger.warning("Sendflare: a contact call failed: %r", error)
+            logger.warning(
+                "Sendflare: a contact call failed: %s: %s", type(error).__name__, error_text(error)
+            )
             raise CallFailed(
                 f"the call could not be made ({type(error).__name__}; the rate limiter's store "
                 "or the connection failed)"

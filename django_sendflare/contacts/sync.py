@@ -32,6 +32,7 @@ from ..conf import get_settings
 from ..exceptions import SendflareAPIError, SendflareConfigurationError
 from ..models import ContactSyncState
 from ..queue import Lease
+from ..redaction import error_text
 from . import state as state_mod
 from .adapter import UNSUBSCRIBED, Contact, ContactAdapter, get_adapter
 from .outbox import outbox_queue, user_lease
@@ -564,7 +565,12 @@ class SyncRun:
             if error.account_level:
                 self.report.account_error = str(error)
         except Exception as error:
-            logger.warning("Sendflare: deleting %s failed: %r", item.email, error)
+            logger.warning(
+                "Sendflare: deleting %s failed: %s: %s",
+                item.email,
+                type(error).__name__,
+                error_text(error),
+            )
             result.ok, result.error = False, f"the call failed ({type(error).__name__})"
         return result
 

@@ -39,7 +39,7 @@ from django.utils import timezone
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError, SendflareUnexpectedError
 from ..queue import Verdict, WorkQueue
-from ..redaction import mask_url
+from ..redaction import error_text
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
 from .backend import QueuedEmailBackend
@@ -105,7 +105,7 @@ def unexpected_error(error: Exception) -> SendflareUnexpectedError:
     Built from the type and the text with any URL credentials masked: the exception itself
     (whose traceback may hold secrets) is neither chained nor logged.
     """
-    text = mask_url(str(error))
+    text = error_text(error)
     return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while sending: {text}")
 
 
