@@ -88,7 +88,11 @@ class SendflareInvalidAddress(SendflareInvalidInput):
 
 
 class SendflareUnencodableText(SendflareInvalidInput):
-    """A field holds text that has no UTF-8 form (a lone surrogate such as ``"\\ud800"``)."""
+    """A field holds text the API cannot carry.
+
+    That is text with no UTF-8 form (a lone surrogate such as ``"\\ud800"``), or the NUL
+    character ``"\\x00"``, which no email may hold and the mail queue cannot store on PostgreSQL.
+    """
 
 
 class SendflareUnsupportedFeature(SendflareInvalidInput):

@@ -15,9 +15,10 @@ what they cannot carry:
   warning when ``IGNORE_UNSUPPORTED_FEATURES`` is on.
 * a line break in the subject, the from address or a recipient raises
   :class:`~django_sendflare.exceptions.SendflareHeaderInjection` (Django's ``BadHeaderError``),
-  as Django's own backends do; text with no UTF-8 form (a lone surrogate) raises
-  :class:`~django_sendflare.exceptions.SendflareUnencodableText`; an address whose domain has no
-  dot (Django's default ``webmaster@localhost``) is refused: the API refuses it too.
+  as Django's own backends do; text with no UTF-8 form (a lone surrogate) or a NUL character
+  raises :class:`~django_sendflare.exceptions.SendflareUnencodableText`; an address longer than
+  SMTP allows (254 characters), or whose domain has no dot (Django's default
+  ``webmaster@localhost``), is refused.
 
 Every error names the field and the refused value.
 """
@@ -41,6 +42,9 @@ from .exceptions import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: The longest address SMTP can carry (RFC 5321, 4.5.3.1.3: a path of 256 octets with its <>).
+MAX_ADDRESS_LENGTH = 254
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,12 @@ def parse_address(value: object, *, field: str) -> str:
         raise SendflareInvalidAddress(
             f"The {field} address {text!r} is not a valid email address."
         ) from None
+    if len(address) > MAX_ADDRESS_LENGTH:
+        # Django's validator allows 320; SMTP (RFC 5321) allows 254, and so do the queue's columns.
+        raise SendflareInvalidAddress(
+            f"The {field} address {text!r} is {len(address)} characters long (as sent): "
+            f"no email address can be longer than {MAX_ADDRESS_LENGTH}."
+        )
     if "." not in domain.strip("."):
         # Django accepts "localhost"; the API does not (100033), and Django's defaults use it.
         hint = (
@@ -102,16 +112,28 @@ def forbid_line_breaks(text: str, *, field: str) -> None:
 
 
 def require_encodable(text: str, *, field: str) -> None:
-    """Refuse text that has no UTF-8 form (a lone surrogate), naming the field and where."""
+    """Refuse text the API cannot carry, naming the field and where.
+
+    That is text with no UTF-8 form (a lone surrogate), and the NUL character, which no email
+    may hold (RFC 5322) and no PostgreSQL text column can store (the mail queue's).
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        bad = error.object[error.start : error.end]
-        around = error.object[max(0, error.start - 20) : error.start]
-        raise SendflareUnencodableText(
-            f"The {field} holds {bad!r} at position {error.start} (after {around!r}), which "
-            "has no UTF-8 form: the Sendflare API cannot carry it."
-        ) from None
+        raise _unencodable(text, error.start, error.end, field, "has no UTF-8 form") from None
+    position = text.find("\x00")
+    if position >= 0:
+        raise _unencodable(text, position, position + 1, field, "is the NUL character")
+
+
+def _unencodable(
+    text: str, start: int, end: int, field: str, reason: str
+) -> SendflareUnencodableText:
+    around = text[max(0, start - 20) : start]
+    return SendflareUnencodableText(
+        f"The {field} holds {text[start:end]!r} at position {start} (after {around!r}), which "
+        f"{reason}: the Sendflare API cannot carry it."
+    )
 
 
 def recipients_of(message: EmailMessage) -> list[str]:

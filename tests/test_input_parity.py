@@ -73,6 +73,27 @@ def test_a_lone_surrogate_in_the_subject_names_the_subject(sendflare_backend, ap
     assert len(api.calls) == 0
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [({"subject": "Hi\x00"}, "subject"), ({"message": "Hello\x00world"}, "body")],
+)
+def test_a_nul_character_is_refused_before_any_request(sendflare_backend, api, fields, named):
+    # No email may hold NUL (RFC 5322), and the mail queue on PostgreSQL cannot store it: both
+    # backends refuse it alike, naming the field and the position.
+    arguments = {"subject": "S", "message": "B", **fields}
+    with pytest.raises(exc.SendflareUnencodableText, match=rf"{named} holds '\\x00' at position"):
+        mail.send_mail(from_email="f@example.com", recipient_list=["a@example.com"], **arguments)
+    assert len(api.calls) == 0
+
+
+def test_an_address_longer_than_smtp_allows_is_refused(sendflare_backend, api):
+    # Django's validator takes up to 320 characters; SMTP carries at most 254.
+    address = "a@" + ".".join(["b" * 63] * 4) + ".com"
+    with pytest.raises(exc.SendflareInvalidAddress, match="261 characters long"):
+        mail.send_mail("S", "B", "f@example.com", [address])
+    assert len(api.calls) == 0
+
+
 @pytest.mark.parametrize("field", ["DEFAULT_FROM_EMAIL", "SERVER_EMAIL"])
 def test_djangos_default_senders_are_refused_naming_field_and_value(
     sendflare_backend, api, settings, field

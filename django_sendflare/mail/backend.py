@@ -34,6 +34,7 @@ from ..payload import SendRequest
 from ..results import MessageStatus, RecipientStatus
 from .enqueue import db_alias, store_message
 from .mailers import MAILER_OPTION, settings_for
+from .models import MAILER_MAX_LENGTH
 from .tasking import on_commit_hook
 
 
@@ -68,6 +69,11 @@ class QueuedEmailBackend(EmailBackend):
         super().__init__(fail_silently, alias=alias, **options)
         #: The name stored with each message: whose Sendflare settings deliver it.
         self.mailer = str(target or alias or "")
+        if len(self.mailer) > MAILER_MAX_LENGTH:
+            raise SendflareConfigurationError(
+                f"The MAILERS alias {self.mailer[:40]!r}... is {len(self.mailer)} characters "
+                f"long: the mail queue stores at most {MAILER_MAX_LENGTH}."
+            )
         if target:
             # Validate the delivering entry now, not in the worker after the mail is queued.
             self.conf = settings_for(self.mailer)

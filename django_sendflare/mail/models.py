@@ -24,6 +24,9 @@ from django.utils.translation import gettext_lazy as _
 
 from ..queue.models import Leasable, QueueItem
 
+#: The longest MAILERS alias a message can name.
+MAILER_MAX_LENGTH = 100
+
 
 class QueuedMessage(QueueItem, Leasable):
     """One message of the queue: the unit a worker claims (and leases) and delivers.
@@ -34,7 +37,7 @@ class QueuedMessage(QueueItem, Leasable):
     """
 
     #: The MAILERS alias whose Sendflare settings deliver the message ("" = settings.SENDFLARE).
-    mailer = models.CharField(_("mailer"), max_length=100, blank=True)
+    mailer = models.CharField(_("mailer"), max_length=MAILER_MAX_LENGTH, blank=True)
     from_email = models.CharField(_("from"), max_length=254)
     subject = models.TextField(_("subject"), blank=True)
     body = models.TextField(_("body"), blank=True)

@@ -17,6 +17,8 @@ from ..conftest import HAS_MAILERS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+LONG_ADDRESS = "a@" + ".".join(["b" * 63] * 4) + ".com"  # 261 characters
+
 
 @pytest.fixture
 def no_api():
@@ -77,6 +79,12 @@ def test_html_alternative_is_the_stored_body(queued_backend, no_api):
         (lambda m: m.attach("a.txt", "data", "text/plain"), exc.SendflareUnsupportedFeature),
         (lambda m: m.extra_headers.update({"X-Tag": "t"}), exc.SendflareUnsupportedFeature),
         (lambda m: setattr(m, "reply_to", ["r@example.com"]), exc.SendflareUnsupportedFeature),
+        # Text PostgreSQL cannot store: refused as invalid input on every database, never a
+        # DataError from the queue's INSERT (nor stored on SQLite and sent by the API).
+        (lambda m: setattr(m, "body", "a\x00b"), exc.SendflareUnencodableText),
+        (lambda m: setattr(m, "subject", "\x00"), exc.SendflareUnencodableText),
+        # Valid for Django's validator (320), longer than SMTP and the queue's column allow.
+        (lambda m: m.to.append(LONG_ADDRESS), exc.SendflareInvalidAddress),
     ],
 )
 def test_a_bad_message_raises_at_call_time_and_nothing_of_the_batch_is_stored(
@@ -174,3 +182,19 @@ def test_a_mailers_entry_names_the_configuration_that_delivers_it(settings, no_a
     }
     with pytest.raises(exc.SendflareConfigurationError, match="missing"):
         mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
+
+
+@pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
+def test_a_mailers_alias_too_long_to_store_is_a_configuration_error(settings, no_api):
+    # A DataError from the queue's INSERT on PostgreSQL (silently stored on SQLite) before.
+    alias = "m" * 101
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": alias},
+        },
+        alias: {"BACKEND": "django_sendflare.backends.EmailBackend", "OPTIONS": {}},
+    }
+    with pytest.raises(exc.SendflareConfigurationError, match="101 characters"):
+        mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
+    assert not QueuedMessage.objects.exists()
