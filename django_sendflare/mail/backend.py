@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage
-from django.db import transaction
 
 from ..backends import EmailBackend
 from ..exceptions import SendflareConfigurationError
 from ..payload import SendRequest
 from ..results import MessageStatus, RecipientStatus
-from .enqueue import db_alias, store_message
+from .enqueue import store_messages
 from .mailers import MAILER_OPTION, settings_for
 from .models import MAILER_MAX_LENGTH
 from .tasking import on_commit_hook
@@ -91,17 +90,14 @@ class QueuedEmailBackend(EmailBackend):
             if requests:  # none: cancelled by a pre_send receiver, or no recipients
                 batch.append((status, requests))
 
-        queued = 0
-        # One transaction for the batch, all or nothing. Inside the caller's transaction no
-        # savepoint is made: a failure here marks the caller's transaction for rollback, so a
-        # half-stored batch can never be committed.
-        with transaction.atomic(using=db_alias(), savepoint=False):
-            for status, requests in batch:
-                row = store_message(
-                    requests, mailer=self.mailer, on_commit=on_commit_hook(self.conf)
-                )
-                status.queued_id = row.pk
-                for request in requests:
-                    status.recipients[request.to] = RecipientStatus(request.to, "queued")
-                queued += 1
-        return queued
+        # All or nothing, in the caller's transaction: see store_messages().
+        ids = store_messages(
+            [requests for _, requests in batch],
+            mailer=self.mailer,
+            on_commit=on_commit_hook(self.conf),
+        )
+        for (status, requests), message_id in zip(batch, ids, strict=True):
+            status.queued_id = message_id
+            for request in requests:
+                status.recipients[request.to] = RecipientStatus(request.to, "queued")
+        return len(ids)
