@@ -29,7 +29,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.encoding import force_str
 
 from .client import SendflareClient
-from .conf import DEFAULTS, get_settings, load_settings
+from .conf import DEFAULTS, SendflareSettings, get_settings, load_settings
 from .exceptions import (
     SendflareAPIError,
     SendflareConfigurationError,
@@ -95,13 +95,17 @@ class EmailBackend(BaseEmailBackend):
         self.alias = alias
         self.fail_silently = fail_silently
         known = {key: value for key, value in options.items() if key.upper() in DEFAULTS}
-        # Errors in the settings raise here, whatever fail_silently says. Without options the
-        # cached settings serve: send_mail() builds a backend per call, and validating the
-        # whole table each time was a sixth of the cost of queueing a message.
-        self.conf = load_settings(known) if known else get_settings()
+        # Errors in the settings raise here, whatever fail_silently says.
+        self.conf = self.load_conf(known)
         #: The open client, or None while the backend is closed.
         self.client: SendflareClient | None = None
         self._lock = threading.RLock()
+
+    def load_conf(self, options: dict[str, Any]) -> SendflareSettings:
+        """The settings this backend works with: ``settings.SENDFLARE`` under ``options``."""
+        # Without options the cached settings serve: send_mail() builds a backend per call, and
+        # validating the whole table each time was a sixth of the cost of queueing a message.
+        return load_settings(options) if options else get_settings()
 
     def open(self) -> bool:
         """Create the client (its pooled session) unless one is open. True when it created one."""

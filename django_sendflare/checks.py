@@ -1,6 +1,8 @@
 """System checks: ``manage.py check`` reports every problem of ``settings.SENDFLARE``.
 
-* :func:`check_settings`: each key of ``SENDFLARE``, against the table in :mod:`.conf`.
+* :func:`check_settings`: each key of ``SENDFLARE``, against the table in :mod:`.conf`. A
+  missing ``API_TOKEN`` is an error only when something sends with it: the contact sync, or a
+  backend without an ``api_token`` option of its own (Django 6.1 ``MAILERS``).
 * :func:`check_default_senders`: Django's placeholder senders, which the API refuses.
 * The sandbox's production guard (``check --deploy``, :mod:`django_sendflare.sandbox.checks`) is
   registered from here too: mounting the sandbox's URLs exposes it, installed or not.
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from email.utils import parseaddr
 from typing import Any
 
@@ -19,6 +22,7 @@ from django.utils.module_loading import import_string
 from .conf import raw_settings, validate
 from .exceptions import SendflareConfigurationError
 from .mail import checks as _mail_checks  # noqa: F401 - registers the queued-sending checks
+from .mail.mailers import MAILER_OPTION
 from .sandbox import checks as _sandbox_checks  # noqa: F401 - registers the sandbox's guard
 
 PACKAGE = "django_sendflare"
@@ -33,6 +37,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         return [checks.Error(str(error), id="sendflare.E000")]
     messages: list[checks.CheckMessage] = []
     for problem in validate(raw):
+        if problem.id == "sendflare.E001" and not raw.get("API_TOKEN") and not _token_needed(raw):
+            continue  # every Sendflare backend has a token of its own: SENDFLARE needs none
         level = checks.Error if problem.level == "error" else checks.Warning
         messages.append(level(problem.msg, hint=problem.hint, id=problem.id))
     return messages
@@ -100,15 +106,35 @@ def sendflare_backends() -> list[str]:
     ``EMAIL_BACKEND``, and every entry of Django 6.1's ``MAILERS``: e.g.
     ``["EMAIL_BACKEND", "MAILERS['bulk']"]``.
     """
-    found = []
+    return list(_sendflare_backend_options())
+
+
+def _sendflare_backend_options() -> dict[str, Mapping[str, Any]]:
+    """Each setting that configures a backend of this package, with its options."""
+    found: dict[str, Mapping[str, Any]] = {}
     if _is_sendflare_backend(_email_backend_setting()):
-        found.append("EMAIL_BACKEND")
+        found["EMAIL_BACKEND"] = {}
     mailers = getattr(settings, "MAILERS", None)
     if isinstance(mailers, dict):
         for alias, config in mailers.items():
             if isinstance(config, dict) and _is_sendflare_backend(config.get("BACKEND")):
-                found.append(f"MAILERS[{alias!r}]")
+                options = config.get("OPTIONS")
+                found[f"MAILERS[{alias!r}]"] = options if isinstance(options, Mapping) else {}
     return found
+
+
+def _token_needed(raw: Mapping[str, Any]) -> bool:
+    """Whether anything sends with ``SENDFLARE['API_TOKEN']`` (and so needs one).
+
+    The contact sync does, and every backend whose options give no ``api_token`` of their own
+    (a queued ``MAILERS`` entry naming a ``mailer`` is delivered with that entry's).
+    """
+    if raw.get("SYNC_CONTACTS"):
+        return True
+    return any(
+        not (options.get("api_token") or options.get(MAILER_OPTION))
+        for options in _sendflare_backend_options().values()
+    )
 
 
 def _email_backend_setting() -> object:

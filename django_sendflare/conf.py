@@ -87,7 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
         "API_TOKEN",
         None,
         Token(),
-        "The API token (Bearer) of your Sendflare or SendKit account. Required. Never shown in "
+        "The API token (Bearer) of your Sendflare or SendKit account. Required when something "
+        "sends with SENDFLARE (see below). Never shown in "
         "a repr, a log line or a check message.",
     ),
     Setting(

@@ -12,6 +12,8 @@ from django_sendflare.checks import check_settings
 from django_sendflare.conf import BY_KEY, SETTINGS, SendflareSettings, get_settings, load_settings
 from django_sendflare.exceptions import SendflareConfigurationError
 
+from .conftest import HAS_MAILERS
+
 TOKEN = "sf-secret-token-123"
 
 
@@ -77,7 +79,7 @@ def test_token_never_in_repr(settings):
         ({"API_TOKEN": TOKEN, "RATE_LIMT": 3}, ["sendflare.W001"]),
     ],
 )
-def test_checks_report_each_problem(settings, settings_dict, expected):
+def test_checks_report_each_problem(settings, sendflare_backend, settings_dict, expected):
     assert ids(settings, settings_dict) == expected
 
 
@@ -91,10 +93,35 @@ def test_check_messages_have_hints_and_never_the_token(settings):
     assert all(TOKEN not in str(m) for m in messages)
 
 
-def test_manage_py_check_fails_on_missing_token(settings):
+def test_manage_py_check_fails_on_missing_token(settings, sendflare_backend):
     settings.SENDFLARE = {"API_URL": "https://api.sendflare.io"}
     with pytest.raises(SystemCheckError, match="API_TOKEN"):
         call_command("check")
+
+
+def test_a_missing_token_is_no_error_when_nothing_sends_with_it(settings):
+    # The test runner's locmem backend, contacts not synced: SENDFLARE's token is never read.
+    assert ids(settings, {"SYNC_CONTACTS": False}) == []
+    # A token that is there but broken is still reported.
+    assert ids(settings, {"API_TOKEN": " x\n"}) == ["sendflare.E001"]
+    # The contact sync sends with it.
+    assert ids(settings, {"SYNC_CONTACTS": True, "APP_ID": "1"}) == ["sendflare.E001"]
+
+
+@pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
+def test_mailers_with_tokens_of_their_own_need_none_in_sendflare(settings):
+    queued = "django_sendflare.backends.QueuedEmailBackend"
+    settings.MAILERS = {
+        "default": {"BACKEND": queued, "OPTIONS": {"mailer": "transactional"}},
+        "transactional": {
+            "BACKEND": "django_sendflare.backends.EmailBackend",
+            "OPTIONS": {"api_token": TOKEN},
+        },
+    }
+    assert ids(settings, {}) == []
+    # An entry without a token of its own sends with SENDFLARE's.
+    settings.MAILERS = {**settings.MAILERS, "bulk": {"BACKEND": queued}}
+    assert ids(settings, {}) == ["sendflare.E001"]
 
 
 def test_sendflare_must_be_a_dict(settings):

@@ -79,7 +79,12 @@ def test_the_settings_sample_without_a_token_fails_the_checks(monkeypatch):
     monkeypatch.delenv("SENDFLARE_API_TOKEN", raising=False)
     sample = load("settings", fresh=True)
 
-    with override_settings(SENDFLARE=sample.SENDFLARE):
+    backend = (
+        {"MAILERS": sample.MAILERS}
+        if hasattr(sample, "MAILERS")
+        else {"EMAIL_BACKEND": sample.EMAIL_BACKEND}
+    )
+    with override_settings(SENDFLARE=sample.SENDFLARE, **backend):
         ids = {m.id for m in checks.run_checks()}
     assert "sendflare.E001" in ids
 

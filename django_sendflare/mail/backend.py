@@ -28,6 +28,7 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from ..backends import EmailBackend
+from ..conf import SendflareSettings
 from ..exceptions import SendflareConfigurationError
 from ..payload import SendRequest
 from ..results import MessageStatus, RecipientStatus
@@ -65,17 +66,25 @@ class QueuedEmailBackend(EmailBackend):
                 f"(got {', '.join(map(repr, sorted(given or [MAILER_OPTION])))}): queued mail "
                 "is delivered later, by the worker, with settings.SENDFLARE."
             )
-        super().__init__(fail_silently, alias=alias, **options)
         #: The name stored with each message: whose Sendflare settings deliver it.
         self.mailer = str(target or alias or "")
+        self._delivered_by_another_entry = bool(target)
         if len(self.mailer) > MAILER_MAX_LENGTH:
             raise SendflareConfigurationError(
                 f"The MAILERS alias {self.mailer[:40]!r}... is {len(self.mailer)} characters "
                 f"long: the mail queue stores at most {MAILER_MAX_LENGTH}."
             )
-        if target:
-            # Validate the delivering entry now, not in the worker after the mail is queued.
-            self.conf = settings_for(self.mailer)
+        super().__init__(fail_silently, alias=alias, **options)
+
+    def load_conf(self, options: dict[str, Any]) -> SendflareSettings:
+        """The settings of the entry that delivers the mail, validated now.
+
+        Not in the worker, after the mail is queued; and from that entry alone when the
+        ``mailer`` option names one, so that ``settings.SENDFLARE`` needs no token of its own.
+        """
+        if self._delivered_by_another_entry:
+            return settings_for(self.mailer)
+        return super().load_conf(options)
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         """Queue the messages; return how many were queued (a message without recipients is not).

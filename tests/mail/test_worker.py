@@ -150,6 +150,35 @@ def test_the_worker_delivers_with_the_configuration_the_mailer_names(sandbox, se
     assert QueuedRecipient.objects.get(email="b@example.com").state == "queued"
 
 
+@pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
+def test_the_worker_needs_no_sendflare_token_when_every_token_is_in_mailers(
+    sandbox, settings, capsys
+):
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": "transactional"},
+        },
+        "transactional": {
+            "BACKEND": "django_sendflare.backends.EmailBackend",
+            "OPTIONS": {"api_url": sandbox.url, "api_token": sandbox.token},
+        },
+    }
+    # No API_TOKEN in settings.SENDFLARE: the worker's own settings do not need one.
+    settings.SENDFLARE = {"RATE_LIMIT": 0, "MAIL_MAX_ATTEMPTS": 3}
+    mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
+    call_command("sendflare_worker", "--once")
+    assert [m["to"] for m in sandbox.messages()] == ["a@example.com"]
+    assert "1 sent" in capsys.readouterr().out
+    # Mail of settings.SENDFLARE itself does need the token: kept queued, and the run says why.
+    message = QueuedMessage.objects.create(from_email="f@example.com", subject="S", body="B")
+    QueuedRecipient.objects.create(message=message, email="b@example.com")
+    with pytest.raises(CommandError, match="could not be delivered"):
+        call_command("sendflare_worker", "--once")
+    assert "API_TOKEN" in capsys.readouterr().out
+    assert QueuedRecipient.objects.get(email="b@example.com").state == "queued"
+
+
 @pytest.mark.parametrize("args", [["--threads", "0"], ["--interval", "0"]])
 def test_bad_worker_options_are_refused(args):
     with pytest.raises(CommandError) as excinfo:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...conf import get_settings
+from ...conf import read_setting
 from ...mail.purge import purge_sent_mail
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         days = options["days"]
         if days is not None and days < 0:
             raise CommandError("--days must be >= 0.", returncode=2)
-        if days is None and get_settings().mail_retention_days is None:
+        if days is None and read_setting("MAIL_RETENTION_DAYS") is None:
             self.stdout.write("MAIL_RETENTION_DAYS is None: sent mail is kept; nothing purged.")
             return
         count = purge_sent_mail(days=days, dry_run=options["dry_run"])
