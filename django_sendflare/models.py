@@ -76,6 +76,9 @@ class ContactSyncState(Leasable):
     remote_deleted_at = models.DateTimeField(_("deleted at Sendflare"), null=True, blank=True)
     #: Set by the admin's "Delete Sendflare contact": no sync may re-create the contact.
     do_not_sync = models.BooleanField(_("do not sync"), default=False)
+    #: The last outbox row whose addresses a delivery has taken into this state: from then on
+    #: the state speaks for them, not the row (which may wait to be resolved a while longer).
+    rows_adopted_through = models.PositiveBigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from django.db import transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
@@ -158,6 +159,8 @@ class Reconciliation:
         self._touched: set[str] = set()
         self._created: set[str] = set()
         self._others: dict[str, list[str]] = {}
+        #: The last outbox row of this user when the run started (None: there was none).
+        self._top: int | None = None
         if normalize_email(unique_address):
             self._others[normalize_email(unique_address)] = []
 
@@ -200,7 +203,7 @@ class Reconciliation:
 
     def _run_leased(self) -> None:
         rows = ContactChange.objects.using(self.using).filter(user_key=self.key)
-        top = rows.aggregate(top=Max("id"))["top"]
+        self._top = top = rows.aggregate(top=Max("id"))["top"]
         self.result.row_ids = list(rows.values_list("id", flat=True))
         self.force = self.force or rows.filter(kind=ContactChange.Kind.SYNC).exists()
         self._adopt_row_addresses(rows)
@@ -251,7 +254,9 @@ class Reconciliation:
 
         An address the user had only between two deliveries was never created by us, but
         another user may have kept its contact for this one (see :meth:`_delete`), which the
-        rows are the only record of (I3).
+        rows are the only record of (I3). From now on the state speaks for the rows
+        (``rows_adopted_through``): what this run forgets, a row waiting to be resolved must
+        not claim for this user.
         """
         state = self._state()
         user = self._user()
@@ -263,8 +268,13 @@ class Reconciliation:
                 key = normalize_email(address)
                 if key not in known and key not in map(normalize_email, addresses):
                     addresses.append(address.strip())
+        values: dict[str, Any] = {}
         if addresses != list(state.stale_emails):
-            self._update(stale_emails=addresses)
+            values["stale_emails"] = addresses
+        if self._top is not None and self._top > state.rows_adopted_through:
+            values["rows_adopted_through"] = self._top
+        if values:
+            self._update(**values)
 
     # Deciding the next call.
 
@@ -277,7 +287,7 @@ class Reconciliation:
             self._synced = False
             step = self._delete_step([synced, *stale])
             if step is None:
-                ContactSyncState.objects.using(self.using).filter(user_key=self.key).delete()
+                self._forget_user()
             return step
         self.result.email = self.adapter.get_email(user)
         if state.do_not_sync:
@@ -444,6 +454,8 @@ class Reconciliation:
         self._learn_before_delete(address)
         keepers = self._keepers_of(address)
         if keepers:
+            keepers = self._hand_over(address, keepers)
+        if keepers:
             logger.info(
                 "Sendflare: kept the contact %s of user %s for user(s) %s",
                 address,
@@ -453,10 +465,10 @@ class Reconciliation:
         else:
             self._call(self.client.delete_contact, email=address)
             self._deleted = True
+            self._forget_address(address)
         self._gone.add(normalize_email(address))
         self._touched.add(normalize_email(address))
         self.result.email = self.result.email or address
-        self._forget_address(address)
 
     def _keepers_of(self, address: str) -> list[str]:
         """The other users an address is kept for, instead of being deleted.
@@ -470,6 +482,37 @@ class Reconciliation:
         keepers = self._others_with(address)
         recording = state_mod.users_recording_address(address, exclude_key=self.key)
         return [*keepers, *(key for key in recording if key not in keepers)]
+
+    def _hand_over(self, address: str, keepers: list[str]) -> list[str]:
+        """Forget the address, left to ``keepers``, holding their leases; return who keeps it.
+
+        Two workers could otherwise hand one address to each other at the same instant, each
+        relying on the other's record, and both forget it: an orphan (I3). A user's records
+        change only under its lease, so the keepers' leases are taken first and the keepers
+        looked up again; a keeper that another worker is bringing up to date makes this a
+        transient failure, retried later. An empty answer: nobody keeps it, delete it.
+        """
+        taken: list[str] = []
+        try:
+            for key in sorted(keepers):
+                if key in self.lease.held:
+                    continue  # this holder has that user already (one lease serves a batch)
+                # A lease needs the row: a keeper never delivered yet has none.
+                ContactSyncState.objects.using(self.using).get_or_create(user_key=key)
+                if not self.lease.take(key):
+                    raise CallFailed(
+                        f"user {key}, who may keep the contact {address}, is being brought up "
+                        "to date by another worker"
+                    )
+                taken.append(key)
+            self._others.pop(normalize_email(address), None)  # users may have moved: read again
+            keepers = self._keepers_of(address)
+            if keepers:
+                self._forget_address(address)
+            return keepers
+        finally:
+            for key in taken:
+                self.lease.release(key)
 
     def _learn_before_delete(self, address: str) -> None:
         """Deleting a live user's address deletes the evidence of an unsubscribe: read it first.
@@ -521,6 +564,19 @@ class Reconciliation:
         stale = [a for a in state.stale_emails if normalize_email(a) != normalize_email(address)]
         if [*stale, address.strip()] != list(state.stale_emails):
             self._update(stale_emails=[*stale, address.strip()])
+
+    def _forget_user(self) -> None:
+        """The deleted user's records are empty: drop its state, and the rows this run read.
+
+        Together: a row left without its state would claim the user's old addresses again
+        (``rows_adopted_through`` went with the state) until the outbox resolved it.
+        """
+        with transaction.atomic(using=self.using):
+            ContactSyncState.objects.using(self.using).filter(user_key=self.key).delete()
+            if self._top is not None:
+                ContactChange.objects.using(self.using).filter(
+                    user_key=self.key, id__lte=self._top
+                ).delete()
 
     def _forget_address(self, address: str) -> None:
         state = self._state()

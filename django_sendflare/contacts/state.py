@@ -83,7 +83,8 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     outbox rows: each of those users' next reconciliation deals with the address (keeps it as
     its contact, or reads it and deletes it), and one is sure to come (``--pending`` for the
     rows, the full sync for the addresses still to delete). Failed rows do not count: only a
-    person retries them. Any user: deleted, inactive or not; but the address of a user marked
+    person retries them; nor do rows a delivery has already taken into the user's state
+    (``rows_adopted_through``). Any user: deleted, inactive or not; but the address of a user marked
     do-not-sync counts only when it is one that user has still to delete.
     """
     email_key = normalize_email(email_key)
@@ -110,7 +111,18 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
             keys[key] = None
         elif normalize_email(synced) == email_key:
             current[key] = None
-    for key, email, previous in rows.values_list("user_key", "email", "previous_email"):
+    rows = list(rows.values_list("user_key", "id", "email", "previous_email"))
+    # A row a delivery has taken into its user's state no longer speaks for the user: the state
+    # does (a delivery that hands the address over forgets it there, while the row waits to be
+    # resolved a little longer).
+    adopted = dict(
+        ContactSyncState.objects.using(using)
+        .filter(user_key__in={key for key, *_ in rows})
+        .values_list("user_key", "rows_adopted_through")
+    )
+    for key, row_id, email, previous in rows:
+        if row_id <= adopted.get(key, 0):
+            continue
         if normalize_email(previous) == email_key:
             keys[key] = None
         elif normalize_email(email) == email_key:
