@@ -7,6 +7,15 @@ import pytest
 from ..conftest import HAS_MAILERS
 
 QUEUED = "django_sendflare.backends.QueuedEmailBackend"
+DIRECT = "django_sendflare.backends.EmailBackend"
+
+
+def queued_for(alias: str, **options: object) -> dict[str, dict]:
+    """MAILERS (Django 6.1): "default" queues the mail that the entry ``alias`` delivers."""
+    return {
+        "default": {"BACKEND": QUEUED, "OPTIONS": {"mailer": alias}},
+        alias: {"BACKEND": DIRECT, "OPTIONS": options},
+    }
 
 
 @pytest.fixture

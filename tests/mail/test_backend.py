@@ -14,6 +14,7 @@ from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.signals import CancelSend, post_send, pre_send
 
 from ..conftest import HAS_MAILERS
+from .conftest import queued_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,16 +161,9 @@ def test_a_missing_token_raises_at_call_time(queued_backend, settings):
 
 @pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
 def test_a_mailers_entry_names_the_configuration_that_delivers_it(settings, no_api):
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
-            "OPTIONS": {"mailer": "transactional"},
-        },
-        "transactional": {
-            "BACKEND": "django_sendflare.backends.EmailBackend",
-            "OPTIONS": {"api_token": "mailer-token-not-stored", "provider": "sendkit"},
-        },
-    }
+    settings.MAILERS = queued_for(
+        "transactional", api_token="mailer-token-not-stored", provider="sendkit"
+    )
     assert mail.send_mail("S", "B", "f@example.com", ["a@example.com"]) == 1
     row = QueuedMessage.objects.get()
     assert row.mailer == "transactional"
@@ -188,13 +182,7 @@ def test_a_mailers_entry_names_the_configuration_that_delivers_it(settings, no_a
 def test_a_mailers_alias_too_long_to_store_is_a_configuration_error(settings, no_api):
     # A DataError from the queue's INSERT on PostgreSQL (silently stored on SQLite) before.
     alias = "m" * 101
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
-            "OPTIONS": {"mailer": alias},
-        },
-        alias: {"BACKEND": "django_sendflare.backends.EmailBackend", "OPTIONS": {}},
-    }
+    settings.MAILERS = queued_for(alias)
     with pytest.raises(exc.SendflareConfigurationError, match="101 characters"):
         mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
     assert not QueuedMessage.objects.exists()

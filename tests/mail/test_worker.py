@@ -20,6 +20,7 @@ from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.worker import Worker
 
 from ..conftest import HAS_MAILERS
+from .conftest import queued_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,16 +126,7 @@ def test_purge_deletes_only_fully_sent_mail_past_the_retention(sandbox, settings
 
 @pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
 def test_the_worker_delivers_with_the_configuration_the_mailer_names(sandbox, settings):
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
-            "OPTIONS": {"mailer": "transactional"},
-        },
-        "transactional": {
-            "BACKEND": "django_sendflare.backends.EmailBackend",
-            "OPTIONS": {"api_url": sandbox.url, "api_token": sandbox.token},
-        },
-    }
+    settings.MAILERS = queued_for("transactional", api_url=sandbox.url, api_token=sandbox.token)
     # settings.SENDFLARE points elsewhere: only the named entry can deliver it.
     settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": "http://127.0.0.1:9"}
     mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
@@ -154,16 +146,7 @@ def test_the_worker_delivers_with_the_configuration_the_mailer_names(sandbox, se
 def test_the_worker_needs_no_sendflare_token_when_every_token_is_in_mailers(
     sandbox, settings, capsys
 ):
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
-            "OPTIONS": {"mailer": "transactional"},
-        },
-        "transactional": {
-            "BACKEND": "django_sendflare.backends.EmailBackend",
-            "OPTIONS": {"api_url": sandbox.url, "api_token": sandbox.token},
-        },
-    }
+    settings.MAILERS = queued_for("transactional", api_url=sandbox.url, api_token=sandbox.token)
     # No API_TOKEN in settings.SENDFLARE: the worker's own settings do not need one.
     settings.SENDFLARE = {"RATE_LIMIT": 0, "MAIL_MAX_ATTEMPTS": 3}
     mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
