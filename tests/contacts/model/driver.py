@@ -284,6 +284,26 @@ class Driver:
         with no_release, no_release_all, suppress(WorkerKilled):
             _outbox.deliver_pending(client=client)  # type: ignore[arg-type]
 
+    def deliver_with_a_second_worker(self, calls_before: int) -> None:
+        """Two ``--pending`` workers at once: the second runs whole just before the first makes
+        its ``calls_before + 1``-th API call (holding that user's lease, its batch picked).
+
+        One thread: the second worker's run is the interleaving, at that call boundary.
+        """
+        calls = [0]
+
+        def before(kind: str, email: str) -> None:
+            calls[0] += 1
+            if calls[0] == calls_before + 1:
+                _outbox.deliver_pending()
+
+        client = _InterposedClient(get_client(), before=before)
+        with _entry_point("two sync_contacts --pending workers"):
+            _outbox.deliver_pending(client=client)  # type: ignore[arg-type]
+        if calls[0] <= calls_before:
+            with _entry_point("the second sync_contacts --pending worker"):
+                _outbox.deliver_pending()
+
     # -- the clock ------------------------------------------------------------------------
 
     def advance_clock(self, seconds: float, *, leases: bool = True) -> None:

@@ -396,6 +396,13 @@ class ContactModel(RuleBasedStateMachine):
         self.driver.deliver_and_die(calls)
         self.since_kill = 0.0
 
+    @rule(calls=st.integers(min_value=0, max_value=3))
+    def two_workers_at_once(self, calls: int) -> None:
+        """Two ``--pending`` workers: the second delivers while the first, holding one user's
+        lease, is about to make its ``calls + 1``-th API call."""
+        self._begin()
+        self.driver.deliver_with_a_second_worker(calls)
+
     @rule(seconds=st.sampled_from((5.0, 35.0, 61.0, 700.0, 4000.0)))
     def time_passes(self, seconds: float) -> None:
         self._begin()
