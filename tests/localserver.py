@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 from .envelopes import envelope
 
@@ -70,10 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+ServerT = TypeVar("ServerT", bound=socketserver.BaseServer)
+
+
 @contextmanager
-def recording_server(latency: float = 0.0) -> Iterator[RecordingServer]:
-    """Serve POSTs with the success envelope after ``latency`` seconds, recording them."""
-    server = RecordingServer(latency)
+def serving(server: ServerT) -> Iterator[ServerT]:
+    """Run ``server`` in a thread for the block; shut it down and close it after."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -82,3 +87,8 @@ def recording_server(latency: float = 0.0) -> Iterator[RecordingServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def recording_server(latency: float = 0.0) -> contextlib.AbstractContextManager[RecordingServer]:
+    """Serve POSTs with the success envelope after ``latency`` seconds, recording them."""
+    return serving(RecordingServer(latency))

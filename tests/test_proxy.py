@@ -10,7 +10,7 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,7 +19,7 @@ import trustme
 from django_sendflare.client import SendflareClient
 from django_sendflare.ratelimit import RateLimiter
 
-from .localserver import RecordingServer, recording_server
+from .localserver import RecordingServer, recording_server, serving
 
 
 class LoopbackProxy(socketserver.ThreadingTCPServer):
@@ -100,17 +100,8 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
             (upstream if source is client else client).sendall(data)
 
 
-@contextlib.contextmanager
-def loopback_proxy() -> Iterator[LoopbackProxy]:
-    proxy = LoopbackProxy()
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield proxy
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(5)
+def loopback_proxy() -> contextlib.AbstractContextManager[LoopbackProxy]:
+    return serving(LoopbackProxy())
 
 
 class SlotWatchingLimiter(RateLimiter):

@@ -85,10 +85,9 @@ class UserItem:
 
 
 @dataclass(frozen=True)
-class Create(UserItem):
-    """A user without a contact: create it."""
+class _ContactItem(UserItem):
+    """An item about the contact the user should have: its address is the user's alone."""
 
-    action: ClassVar[str] = "create"
     user_key: str
     contact: Contact
 
@@ -102,23 +101,30 @@ class Create(UserItem):
 
 
 @dataclass(frozen=True)
-class Update(UserItem):
-    """A contact whose data differs: save the user's data (the status cannot change)."""
+class Create(_ContactItem):
+    """A user without a contact: create it."""
 
-    action: ClassVar[str] = "update"
-    user_key: str
-    contact: Contact
+    action: ClassVar[str] = "create"
+
+
+@dataclass(frozen=True)
+class _ListedContactItem(_ContactItem):
+    """An item about a contact the listing holds for the user, as listed (``remote``)."""
+
     remote: RemoteContact
-    #: (field, remote value, local value) of each field that differs.
-    changes: tuple[tuple[str, str, str], ...]
-
-    @property
-    def unique_address(self) -> str:
-        return self.contact.key
 
     @property
     def email(self) -> str:
         return self.remote.email
+
+
+@dataclass(frozen=True)
+class Update(_ListedContactItem):
+    """A contact whose data differs: save the user's data (the status cannot change)."""
+
+    action: ClassVar[str] = "update"
+    #: (field, remote value, local value) of each field that differs.
+    changes: tuple[tuple[str, str, str], ...]
 
     def describe(self) -> str:
         changes = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in self.changes)
@@ -126,23 +132,12 @@ class Update(UserItem):
 
 
 @dataclass(frozen=True)
-class Recreate(UserItem):
+class Recreate(_ListedContactItem):
     """A Confirmed contact of a user the adapter says is Unsubscribed, with
     CONTACTS_RECREATE_TO_CHANGE_STATUS: delete it, create it Unsubscribed. Never the other way
     (I1: nothing of ours re-subscribes anyone)."""
 
     action: ClassVar[str] = "recreate"
-    user_key: str
-    contact: Contact
-    remote: RemoteContact
-
-    @property
-    def unique_address(self) -> str:
-        return self.contact.key
-
-    @property
-    def email(self) -> str:
-        return self.remote.email
 
     def describe(self) -> str:
         return f"{super().describe()}: status {self.remote.status} -> {self.contact.status}"

@@ -9,7 +9,6 @@ contact is idempotent.
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
 import pytest
@@ -19,19 +18,11 @@ from django.utils import timezone
 from django_sendflare.contacts import outbox
 from django_sendflare.models import ContactChange, ContactSyncState
 
-from ..mail.processes import start_command
+from ..mail.processes import start_command, wait_for
 
 APP_ID = "kill-app"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 def leased() -> set[str]:

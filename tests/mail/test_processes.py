@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import signal
-import time
 
 import pytest
 from django.core import mail
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.worker import Worker
 
-from .processes import start_worker
+from .processes import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,14 +30,6 @@ def queue_mail(count: int) -> list[str]:
     for address in addresses:
         mail.send_mail(f"to {address}", "B", "f@example.com", [address])
     return addresses
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 def received(sandbox) -> collections.Counter[str]:
