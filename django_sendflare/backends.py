@@ -1,12 +1,16 @@
-"""The Django email backend for the Sendflare / SendKit API.
+"""The Django email backends for the Sendflare / SendKit API.
 
-``EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"``, or on Django 6.1 a ``MAILERS``
-entry with that ``BACKEND`` and ``OPTIONS`` that override keys of ``settings.SENDFLARE``
-(e.g. ``{"api_token": ..., "provider": "sendkit"}``).
+``EMAIL_BACKEND = "django_sendflare.backends.EmailBackend"`` sends now;
+``"django_sendflare.backends.QueuedEmailBackend"`` stores the mail for the worker (it lives in
+:mod:`django_sendflare.mail.backend`, beside the queue, and is importable from here). The two are
+siblings on Django's ``BaseEmailBackend`` and accept a message the same way
+(:mod:`django_sendflare.accept`).
 
-Each message is sent as one ``POST /v1/send`` per recipient. The recipients of a whole batch
-are sent by a bounded pool of threads, every request waiting for its slot in the account's one
-rate limiter, so a slow API does not keep the batch below the rate limit.
+``EmailBackend`` may also be a Django 6.1 ``MAILERS`` entry's ``BACKEND``, with ``OPTIONS``
+that override keys of ``settings.SENDFLARE`` (e.g. ``{"api_token": ..., "provider":
+"sendkit"}``). Each message is sent as one ``POST /v1/send`` per recipient. The recipients of a
+whole batch are sent by a bounded pool of threads, every request waiting for its slot in the
+account's one rate limiter, so a slow API does not keep the batch below the rate limit.
 
 A failed request fails what its error's ``scope`` says (see ``exceptions``): the whole rest of
 the batch ("account"), the batch's other messages from the same sender, or from any address of
@@ -16,35 +20,33 @@ retries are spent).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import django
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
-from django.utils.encoding import force_str
 
+from .accept import Acceptance, backend_options, base_arguments
 from .client import SendflareClient
-from .conf import DEFAULTS, SendflareSettings, get_settings, load_settings
+from .conf import SendflareSettings, get_settings, load_settings
 from .exceptions import (
     SendflareAPIError,
     SendflareConfigurationError,
     SendflareInvalidSendingDomain,
     SendflareUnexpectedError,
 )
-from .payload import SendRequest, build_requests
-from .redaction import error_text
+from .mail.backend import QueuedEmailBackend
+from .outcomes import attempt, unexpected
+from .payload import SendRequest
 from .results import MessageStatus, RecipientStatus
-from .signals import CancelSend, post_send, pre_send
+from .signals import post_send
+
+__all__ = ["EmailBackend", "QueuedEmailBackend"]
 
 logger = logging.getLogger(__name__)
-
-# Django 6.1's BaseEmailBackend takes the MAILERS alias and reports unknown OPTIONS itself.
-_BASE_TAKES_ALIAS = django.VERSION >= (6, 1)
 
 
 class EmailBackend(BaseEmailBackend):
@@ -70,33 +72,15 @@ class EmailBackend(BaseEmailBackend):
         _ignore_unknown_kwargs: set[str] | None = None,
         **options: Any,
     ) -> None:
-        ignored = _ignore_unknown_kwargs or set()
-        # Django's send_mail() passes its auth_user/auth_password along as these, None or not.
-        for smtp_option in ("username", "password"):
-            if options.pop(smtp_option, None) is not None and smtp_option not in ignored:
-                raise SendflareConfigurationError(
-                    f"The Sendflare backend takes no {smtp_option!r} (send_mail's auth_user / "
-                    "auth_password): it authenticates with SENDFLARE['API_TOKEN'], or an "
-                    "'api_token' option."
-                )
-        unknown = [key for key in options if key.upper() not in DEFAULTS and key not in ignored]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0].upper(), DEFAULTS, n=1)
-            mailer = f" (mailer {alias!r})" if alias else ""
-            suggestion = f" Did you mean {close[0].lower()!r}?" if close else ""
-            raise SendflareConfigurationError(
-                f"Unknown option(s) {', '.join(map(repr, unknown))} for "
-                f"django_sendflare.backends.EmailBackend{mailer}.{suggestion}"
-            )
-        if _BASE_TAKES_ALIAS:
-            super().__init__(alias=alias)
-        else:
-            super().__init__()
+        known = backend_options(
+            options, backend="EmailBackend", alias=alias, ignored=_ignore_unknown_kwargs or ()
+        )
+        super().__init__(**base_arguments(alias))
         self.alias = alias
         self.fail_silently = fail_silently
-        known = {key: value for key, value in options.items() if key.upper() in DEFAULTS}
         # Errors in the settings raise here, whatever fail_silently says.
         self.conf = self.load_conf(known)
+        self.acceptance = Acceptance(self, self.conf)
         #: The open client, or None while the backend is closed.
         self.client: SendflareClient | None = None
         self._lock = threading.RLock()
@@ -155,32 +139,12 @@ class EmailBackend(BaseEmailBackend):
         """pre_send, then one job per recipient; raises on invalid input before any I/O."""
         statuses: list[MessageStatus] = []
         jobs: list[_Job] = []
-        for message in email_messages:
-            status, requests = self._accept(message)
-            statuses.append(status)
-            for request in requests:
-                status.recipients[request.to] = RecipientStatus(request.to, "failed")
-                jobs.append((status, request))
+        for accepted in self.acceptance.accept_all(email_messages):
+            statuses.append(accepted.status)
+            for request in accepted.requests:
+                accepted.status.recipients[request.to] = RecipientStatus(request.to, "failed")
+                jobs.append((accepted.status, request))
         return statuses, jobs
-
-    def _accept(self, message: EmailMessage) -> tuple[MessageStatus, list[SendRequest]]:
-        """Give the message its status, send ``pre_send``, and validate it.
-
-        Returns its requests, one per recipient (none when a receiver cancelled it); raises
-        on input the API cannot take. ``QueuedEmailBackend`` accepts messages the same way.
-        """
-        status = MessageStatus()
-        message.sendflare_status = status  # type: ignore[attr-defined]
-        try:
-            pre_send.send(sender=type(self), message=message, backend=self)
-        except CancelSend:
-            for address in message.recipients():
-                status.recipients[force_str(address)] = RecipientStatus(
-                    force_str(address), "cancelled"
-                )
-            return status, []
-        requests = build_requests(message, ignore_unsupported=self.conf.ignore_unsupported_features)
-        return status, requests
 
     def _send_jobs(self, jobs: list[_Job]) -> None:
         batch = _Batch()
@@ -189,7 +153,7 @@ class EmailBackend(BaseEmailBackend):
         except SendflareConfigurationError:
             raise
         except Exception as error:  # e.g. the limiter's store, at start
-            batch.account_error = self._unexpected(error, "opening the client")
+            batch.account_error = unexpected(error, "opening the client", self.conf.api_token)
             logger.error("Sendflare: %s", batch.account_error)
             created = False
         client = self.client
@@ -224,35 +188,25 @@ class EmailBackend(BaseEmailBackend):
             # An earlier request showed that this request would fail the same way.
             recipient.error = earlier
             return
-        error: SendflareAPIError
-        try:
-            response = client.send(
+        result = attempt(
+            lambda: client.send(
                 from_email=request.from_email,
                 to=request.to,
                 subject=request.subject,
                 body=request.body,
-            )
-        except SendflareAPIError as api_error:
-            error = api_error
-        except Exception as unexpected:  # no raw third-party error may reach the caller
-            error = self._unexpected(unexpected, "sending")
-        else:
+            ),
+            doing="sending",
+            secrets=(self.conf.api_token,),
+        )
+        error = result.error
+        if error is None:
             recipient.status = "sent"
-            recipient.request_id = response.request_id
+            recipient.request_id = result.answer.request_id if result.answer else None
             return
         recipient.error = error
         batch.record(error, request.from_email)
         log = logger.error if isinstance(error, SendflareUnexpectedError) else logger.warning
         log("Sendflare: sending %r to %s failed: %s", request.subject, request.to, error)
-
-    def _unexpected(self, error: Exception, doing: str) -> SendflareUnexpectedError:
-        """A SendflareError for an exception nobody expected, with no secret in its text.
-
-        Built from the exception's type and scrubbed text only: the exception itself (and its
-        traceback, whose frames may hold credentials) is neither chained nor logged.
-        """
-        text = error_text(error, self.conf.api_token)
-        return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while {doing}: {text}")
 
 
 #: One recipient's request and the status it reports to.
@@ -294,13 +248,3 @@ class _Batch:
 def _sender_keys(sender: str) -> tuple[str, str]:
     sender = sender.lower()
     return sender, "@" + sender.rpartition("@")[2]
-
-
-def __getattr__(name: str) -> Any:
-    # QueuedEmailBackend (django_sendflare/mail/backend.py) subclasses EmailBackend: imported
-    # on first use, so that neither module imports the other at import time.
-    if name == "QueuedEmailBackend":
-        from .mail.backend import QueuedEmailBackend
-
-        return QueuedEmailBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

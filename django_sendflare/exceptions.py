@@ -299,7 +299,3 @@ SERVICE_ERRORS: dict[int, type[SendflareAPIError]] = {
     100049: SendflareAccountNotActivated,
 }
 
-
-def error_for_code(code: int) -> type[SendflareAPIError]:
-    """Return the error class for a service code (the generic one for unknown codes)."""
-    return SERVICE_ERRORS.get(code, SendflareAPIError)

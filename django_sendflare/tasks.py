@@ -14,6 +14,8 @@ finds it delivered (or held by the other run), and a lost task leaves it to
 
 This module imports without the tasks framework (task runners such as Celery import every app's
 ``tasks`` module): :data:`deliver_contact_changes` is then None and :data:`UNAVAILABLE` says why.
+``AppConfig.ready()`` imports it and installs the tasks in :mod:`django_sendflare.task_hooks`,
+which the backend and the contact receivers call on commit.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ from typing import Any
 
 import django
 
+from .contacts.outbox import deliver_users
+from .mail.drain import MailDrain
+
 
 def deliver_contact_changes_now(user_keys: list[str]) -> dict[str, str]:
     """Deliver the pending contact changes of these users; return each user's outcome."""
-    from .contacts.outbox import deliver_users
-
     results = deliver_users(user_keys)
     return {key: result.outcome.value for key, result in results.items()}
 
 
 def deliver_queued_mail_now(message_id: int) -> dict[str, int]:
     """Deliver the due recipients of one queued message; return the counts of what happened."""
-    from .mail.drain import MailDrain
-
     report = MailDrain(threads=1, message_ids=[message_id]).run()
     return {
         "sent": report.sent,
@@ -61,13 +62,19 @@ except ImportError as error:
         f"django-tasks and add 'django_tasks' to INSTALLED_APPS): {error}"
     )
 else:
+    try:
 
-    @task
-    def deliver_contact_changes(user_keys: list[str]) -> dict[str, str]:
-        """Deliver the pending contact changes of these users (the task)."""
-        return deliver_contact_changes_now(user_keys)
+        @task
+        def deliver_contact_changes(user_keys: list[str]) -> dict[str, str]:
+            """Deliver the pending contact changes of these users (the task)."""
+            return deliver_contact_changes_now(user_keys)
 
-    @task
-    def deliver_queued_mail(message_id: int) -> dict[str, int]:
-        """Deliver one queued message (the task; the mail queue decides what is due)."""
-        return deliver_queued_mail_now(message_id)
+        @task
+        def deliver_queued_mail(message_id: int) -> dict[str, int]:
+            """Deliver one queued message (the task; the mail queue decides what is due)."""
+            return deliver_queued_mail_now(message_id)
+
+    except Exception as error:  # e.g. TASKS names a backend that cannot be loaded
+        # Reported by the system checks when a task is wanted; never a crash at start-up.
+        UNAVAILABLE = f"the tasks could not be defined ({type(error).__name__}: {error})"
+        deliver_contact_changes = deliver_queued_mail = None

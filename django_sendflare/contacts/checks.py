@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import raw_settings, read_setting
 from ..exceptions import SendflareConfigurationError
+from ..task_hooks import tasks_available
 from .config import adapter_path, enqueue_task_enabled
 
 
@@ -46,8 +47,6 @@ def check_contacts(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     if enqueue_task_enabled():
-        from .tasking import tasks_available
-
         problem = tasks_available()
         if problem:
             messages.append(

@@ -9,6 +9,7 @@ Raw saves (``loaddata``) are not recorded; run ``manage.py sync_contacts`` after
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save, pre_save
 
+from .. import task_hooks
 from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
 from .config import enqueue_task_enabled, recording_enabled
@@ -113,13 +115,12 @@ def _enqueue_on_commit(instance: Model, using: str | None) -> None:
         return
     key = user_key(instance)
 
-    def enqueue() -> None:
-        from .tasking import enqueue_delivery
-
-        enqueue_delivery([key])
-
     # robust: a broken task queue must not fail the code that saved the user.
-    transaction.on_commit(enqueue, using=using, robust=True)
+    transaction.on_commit(
+        functools.partial(task_hooks.enqueue_delivery, task_hooks.CONTACTS, [key]),
+        using=using,
+        robust=True,
+    )
 
 
 def connect_receivers() -> None:

@@ -22,23 +22,24 @@ each committed message also enqueues a delivery task on the project's task backe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
 
-from ..backends import EmailBackend
-from ..conf import SendflareSettings
+from .. import task_hooks
+from ..accept import Acceptance, backend_options, base_arguments
+from ..conf import SendflareSettings, get_settings, load_settings
 from ..exceptions import SendflareConfigurationError
-from ..payload import SendRequest
-from ..results import MessageStatus, RecipientStatus
+from ..results import RecipientStatus
 from .enqueue import store_messages
 from .mailers import MAILER_OPTION, settings_for
 from .models import MAILER_MAX_LENGTH
-from .tasking import on_commit_hook
 
 
-class QueuedEmailBackend(EmailBackend):
+class QueuedEmailBackend(BaseEmailBackend):
     """Stores messages in the mail queue; the API can neither slow nor fail the caller.
 
     Each message is validated exactly as ``EmailBackend`` validates it (invalid addresses,
@@ -46,7 +47,8 @@ class QueuedEmailBackend(EmailBackend):
     is stored), then stored with one row per recipient in the caller's database transaction.
     ``message.sendflare_status`` has every recipient ``"queued"``. ``pre_send`` is sent here,
     ``post_send`` by the worker once it has sent the message. ``fail_silently`` has nothing to
-    cover: no API call is made; database errors always raise.
+    cover: no API call is made; database errors always raise. It holds no HTTP client:
+    ``open()`` and ``close()`` are Django's, doing nothing.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class QueuedEmailBackend(EmailBackend):
         fail_silently: bool = False,
         *,
         alias: str | None = None,
+        _ignore_unknown_kwargs: set[str] | None = None,
         **options: Any,
     ) -> None:
         target = options.pop(MAILER_OPTION, None)
@@ -66,25 +69,29 @@ class QueuedEmailBackend(EmailBackend):
                 f"(got {', '.join(map(repr, sorted(given or [MAILER_OPTION])))}): queued mail "
                 "is delivered later, by the worker, with settings.SENDFLARE."
             )
+        known = backend_options(
+            options, backend="QueuedEmailBackend", alias=alias, ignored=_ignore_unknown_kwargs or ()
+        )
         #: The name stored with each message: whose Sendflare settings deliver it.
         self.mailer = str(target or alias or "")
-        self._delivered_by_another_entry = bool(target)
         if len(self.mailer) > MAILER_MAX_LENGTH:
             raise SendflareConfigurationError(
                 f"The MAILERS alias {self.mailer[:40]!r}... is {len(self.mailer)} characters "
                 f"long: the mail queue stores at most {MAILER_MAX_LENGTH}."
             )
-        super().__init__(fail_silently, alias=alias, **options)
-
-    def load_conf(self, options: dict[str, Any]) -> SendflareSettings:
-        """The settings of the entry that delivers the mail, validated now.
-
-        Not in the worker, after the mail is queued; and from that entry alone when the
-        ``mailer`` option names one, so that ``settings.SENDFLARE`` needs no token of its own.
-        """
-        if self._delivered_by_another_entry:
-            return settings_for(self.mailer)
-        return super().load_conf(options)
+        super().__init__(**base_arguments(alias))
+        self.alias = alias
+        self.fail_silently = fail_silently
+        #: The settings of the entry that delivers the mail, validated now (not in the worker,
+        #: after the mail is queued). From that entry alone when the ``mailer`` option names
+        #: one, so that ``settings.SENDFLARE`` needs no token of its own.
+        self.conf: SendflareSettings
+        if target:
+            self.conf = settings_for(self.mailer)
+        else:
+            # Without options the cached settings serve: send_mail() builds a backend per call.
+            self.conf = load_settings(known) if known else get_settings()
+        self.acceptance = Acceptance(self, self.conf)
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         """Queue the messages; return how many were queued (a message without recipients is not).
@@ -93,20 +100,22 @@ class QueuedEmailBackend(EmailBackend):
         """
         if not email_messages:
             return 0
-        batch: list[tuple[MessageStatus, list[SendRequest]]] = []
-        for message in email_messages:
-            status, requests = self._accept(message)
-            if requests:  # none: cancelled by a pre_send receiver, or no recipients
-                batch.append((status, requests))
-
+        # None of the batch without requests: cancelled by a pre_send receiver, or no recipients.
+        batch = [a for a in self.acceptance.accept_all(email_messages) if a.requests]
         # All or nothing, in the caller's transaction: see store_messages().
         ids = store_messages(
-            [requests for _, requests in batch],
+            [accepted.requests for accepted in batch],
             mailer=self.mailer,
-            on_commit=on_commit_hook(self.conf),
+            on_commit=self._on_commit(),
         )
-        for (status, requests), message_id in zip(batch, ids, strict=True):
-            status.queued_id = message_id
-            for request in requests:
-                status.recipients[request.to] = RecipientStatus(request.to, "queued")
+        for accepted, message_id in zip(batch, ids, strict=True):
+            accepted.status.queued_id = message_id
+            for request in accepted.requests:
+                accepted.status.recipients[request.to] = RecipientStatus(request.to, "queued")
         return len(ids)
+
+    def _on_commit(self) -> Callable[[int], None] | None:
+        """What runs when a queued message commits (None: nothing, the worker polls)."""
+        if not self.conf.mail_enqueue_task:
+            return None
+        return functools.partial(task_hooks.enqueue_delivery, task_hooks.MAIL)

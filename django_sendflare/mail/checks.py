@@ -16,6 +16,7 @@ from django.core import checks
 
 from ..conf import read_setting
 from ..exceptions import SendflareConfigurationError
+from ..task_hooks import tasks_available
 from .mailers import MAILER_OPTION, mailer_options
 
 
@@ -28,12 +29,11 @@ def check_queued_sending(app_configs: Any = None, **kwargs: Any) -> list[checks.
     except SendflareConfigurationError:
         enqueue = False  # an invalid value is reported by the settings check (E004)
     if enqueue:
-        from ..tasks import UNAVAILABLE
-
-        if UNAVAILABLE:
+        problem = tasks_available()
+        if problem:
             messages.append(
                 checks.Error(
-                    f"SENDFLARE['MAIL_ENQUEUE_TASK'] is on but {UNAVAILABLE}",
+                    f"SENDFLARE['MAIL_ENQUEUE_TASK'] is on but {problem}",
                     hint="Set MAIL_ENQUEUE_TASK to False; 'manage.py sendflare_worker' "
                     "delivers queued mail without tasks.",
                     id="sendflare.E110",

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
@@ -187,7 +186,3 @@ class MailDrain:
                 client = self._clients[mailer] = get_client(settings_for(mailer))
             return client
 
-
-def drain_mail(**options: Any) -> DrainReport:
-    """Deliver the due mail once (see :class:`MailDrain` for the options)."""
-    return MailDrain(**options).run()

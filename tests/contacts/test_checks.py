@@ -26,7 +26,7 @@ def test_an_adapter_that_cannot_be_imported_is_an_error(settings: Any) -> None:
 
 
 def test_enqueue_task_needs_the_tasks_framework(settings: Any) -> None:
-    from django_sendflare.contacts.tasking import tasks_available
+    from django_sendflare.task_hooks import tasks_available
 
     expected = [] if tasks_available() is None else ["sendflare.E101"]
     assert ids(settings, CONTACTS_ENQUEUE_TASK=True) == expected

@@ -422,7 +422,7 @@ def test_a_busy_user_is_left_to_the_worker_that_holds_it(
 
 
 def _tasks_missing() -> str | None:
-    from django_sendflare.contacts.tasking import tasks_available
+    from django_sendflare.task_hooks import tasks_available
 
     return tasks_available()
 
@@ -470,8 +470,7 @@ def test_a_broken_task_queue_fails_no_save_and_keeps_the_change(
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sys
-    import types
+    from django_sendflare import task_hooks
 
     settings.SENDFLARE = {**settings.SENDFLARE, "CONTACTS_ENQUEUE_TASK": True}
 
@@ -479,10 +478,8 @@ def test_a_broken_task_queue_fails_no_save_and_keeps_the_change(
         def enqueue(self, *args: Any, **kwargs: Any) -> None:
             raise ConnectionError("queue down")
 
-    fake_module = types.ModuleType("django_sendflare.tasks")
-    fake_module.deliver_contact_changes = BrokenTask()  # type: ignore[attr-defined]
-    fake_module.UNAVAILABLE = None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "django_sendflare.tasks", fake_module)
+    # The task ready() installed, replaced by one whose queue is down.
+    monkeypatch.setitem(task_hooks._tasks, task_hooks.CONTACTS, BrokenTask())
     with django_capture_on_commit_callbacks(execute=True):
         make_user("a@example.com")
     assert fake_api.calls == []

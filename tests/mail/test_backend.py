@@ -147,6 +147,21 @@ def test_the_api_token_is_never_stored(queued_backend, no_api, settings):
     assert settings.SENDFLARE["API_TOKEN"] not in repr(row)
 
 
+def test_the_queued_backend_holds_no_http_client(queued_backend, no_api, monkeypatch):
+    from django_sendflare.client import SendflareClient
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("the queued backend built an HTTP client")
+
+    monkeypatch.setattr(SendflareClient, "__init__", no_client)
+    with mail.get_connection() as connection:
+        assert isinstance(connection, QueuedEmailBackend)
+        assert not hasattr(connection, "client")
+        message = EmailMessage("S", "B", "f@example.com", ["a@example.com"], connection=connection)
+        assert message.send() == 1
+    assert QueuedRecipient.objects.get().state == "queued"
+
+
 def test_options_outside_mailers_are_refused(settings):
     with pytest.raises(exc.SendflareConfigurationError, match="MAILERS"):
         QueuedEmailBackend(api_token="kw-token")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_sendflare import tasks
+from django_sendflare import task_hooks, tasks
 from django_sendflare.mail.checks import check_queued_sending
 
 from ..conftest import HAS_MAILERS
@@ -23,7 +23,7 @@ def test_nothing_to_report_by_default():
 def test_e110_the_task_setting_without_the_tasks_framework(settings, monkeypatch):
     settings.SENDFLARE = {**settings.SENDFLARE, "MAIL_ENQUEUE_TASK": True}
     assert ids() == ([] if tasks.UNAVAILABLE is None else ["sendflare.E110"])
-    monkeypatch.setattr(tasks, "UNAVAILABLE", "no tasks here")
+    monkeypatch.setattr(task_hooks, "_unavailable", "no tasks here")
     assert ids() == ["sendflare.E110"]
 
 
