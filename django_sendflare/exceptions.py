@@ -298,4 +298,3 @@ SERVICE_ERRORS: dict[int, type[SendflareAPIError]] = {
     100048: SendflareUnknownSender,
     100049: SendflareAccountNotActivated,
 }
-

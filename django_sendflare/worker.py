@@ -5,7 +5,9 @@
 so that a slow API still gets its full rate), then delivers at most ``contact_users`` users'
 contact changes, then starts again: a contact backlog delays mail by at most one such slice,
 never by the whole backlog. Both go through the clients of :mod:`django_sendflare.client`, so
-through the account's one rate limiter. Several workers may run on several hosts.
+through the account's one rate limiter. Several workers may run on several hosts. The loop
+itself (waits, SIGTERM, database errors, the longer wait after an account error) is
+:class:`~django_sendflare.loop.WorkerLoop`, shared with ``sync_contacts --watch``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, close_old_connections
-
 from .conf import read_setting
 from .contacts.outbox import DeliveryReport, Outcome, deliver_pending
+from .loop import Pass, WorkerLoop
 from .mail.drain import DrainReport, MailDrain
 from .mail.purge import purge_sent_mail
 
@@ -29,8 +30,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 2.0
 #: Users whose contact changes are delivered between two looks at the mail queue.
 CONTACT_USERS_PER_CYCLE = 20
-#: Seconds to wait after an account error (bad token, quota...) before trying again.
-ACCOUNT_ERROR_WAIT = 60.0
 #: Seconds between two purges of sent mail past MAIL_RETENTION_DAYS.
 PURGE_EVERY = 3600.0
 
@@ -95,25 +94,22 @@ class Worker:
 
     def run(self) -> None:
         """Deliver until ``stop`` is set; requests in flight are finished first."""
-        while not self.stop.is_set():
-            # A long-running process must drop broken connections and those past CONN_MAX_AGE.
-            close_old_connections()
-            wait = self.interval
-            try:
-                report = self.cycle(contact_limit=self.contact_users)
-                self._maybe_purge()
-            except DatabaseError:
-                logger.exception("Sendflare worker: database error; retrying in %.0fs", wait)
-            else:
-                if self.on_report is not None and report.progressed:
-                    self.on_report(report)
-                if report.mail.stopped or report.contacts.account_error:
-                    wait = max(wait, ACCOUNT_ERROR_WAIT)
-                elif report.progressed:
-                    wait = 0
-            if wait:
-                self.stop.wait(wait)
-        close_old_connections()
+        WorkerLoop(
+            self._pass, stop=self.stop, interval=self.interval, on_report=self.on_report
+        ).run()
+
+    def _pass(self) -> Pass[CycleReport]:
+        report = self.cycle(contact_limit=self.contact_users)
+        self._maybe_purge()
+        # A mailer stopped (its account refused, or the API unreachable), or the contacts' one.
+        stopped = next(iter(report.mail.stopped.values()), None)
+        account_error = stopped or report.contacts.account_error or None
+        return Pass(
+            report,
+            progressed=report.progressed,
+            news=report.progressed,
+            account_error=account_error,
+        )
 
     def run_once(self) -> CycleReport:
         """Deliver everything due now (the mail, then every contact change) and return."""

@@ -185,4 +185,3 @@ class MailDrain:
             if client is None:
                 client = self._clients[mailer] = get_client(settings_for(mailer))
             return client
-

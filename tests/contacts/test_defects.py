@@ -318,7 +318,7 @@ def test_6_a_worker_does_not_report_users_another_worker_holds(
 ) -> None:
     import threading
 
-    from django_sendflare.contacts.worker import run_worker
+    from django_sendflare.contacts.watch import run_watch
 
     user = make_user("a@example.com")
     ContactSyncState.objects.create(
@@ -339,7 +339,7 @@ def test_6_a_worker_does_not_report_users_another_worker_holds(
     timer = threading.Timer(0.5, stop.set)
     timer.start()
     try:
-        run_worker(stop, interval=0.1, client=fake_api, on_report=on_report)  # type: ignore[arg-type]
+        run_watch(stop, interval=0.1, client=fake_api, on_report=on_report)  # type: ignore[arg-type]
     finally:
         timer.cancel()
     assert reports == []  # "busy" is no news: nothing printed every poll

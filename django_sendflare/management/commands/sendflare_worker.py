@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Any
 
@@ -10,7 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from ...exceptions import SendflareConfigurationError
+from ...loop import stop_on_signals
 from ...worker import DEFAULT_INTERVAL, CycleReport, Worker
+
+_STOPPING = "Stopping after the requests in flight..."
 
 
 class Command(BaseCommand):
@@ -66,22 +68,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def _run(self, worker: Worker, stop: threading.Event) -> None:
-        previous: dict[signal.Signals, Any] = {}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self.stdout.write("Stopping after the requests in flight...")
-            stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, request_stop)
         what = "mail and contact changes" if worker.contacts else "mail"
         self.stdout.write(f"Delivering {what} ({worker.threads} at a time); SIGTERM stops.")
-        try:
+        with stop_on_signals(stop, lambda: self.stdout.write(_STOPPING)):
             worker.run()
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write("Stopped.")
 
     def _print(self, report: CycleReport) -> None:

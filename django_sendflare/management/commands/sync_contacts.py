@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import signal
 import threading
 from typing import Any
 
@@ -17,8 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ...client import MAX_PAGE_SIZE
-from ...contacts import outbox, services, sync, worker
+from ...contacts import outbox, services, sync, watch
 from ...exceptions import SendflareConfigurationError
+from ...loop import stop_on_signals
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -98,7 +98,7 @@ class Command(BaseCommand):
         queue.add_argument(
             "--interval",
             type=float,
-            default=worker.DEFAULT_INTERVAL,
+            default=watch.DEFAULT_INTERVAL,
             help="--watch: seconds between looks at an empty outbox.",
         )
 
@@ -167,15 +167,6 @@ class Command(BaseCommand):
         if options["retry_failed"]:
             self.stdout.write(f"{services.retry_failed()} failed change(s) put back to pending.")
         stop = threading.Event()
-        previous: dict[signal.Signals, Any] = {}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self.stdout.write("Stopping after the current user...")
-            stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, request_stop)
         self.stdout.write(
             f"Delivering contact changes every {options['interval']:g}s; SIGTERM or Ctrl-C stops."
         )
@@ -184,16 +175,16 @@ class Command(BaseCommand):
             self._print_delivery(report, options)
             self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {report.summary()}.")
 
-        try:
-            worker.run_worker(
+        def notice() -> None:
+            self.stdout.write("Stopping after the current user...")
+
+        with stop_on_signals(stop, notice):
+            watch.run_watch(
                 stop,
                 interval=options["interval"],
                 batch_size=options["batch_size"],
                 on_report=on_report,
             )
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write("Stopped.")
 
     # The full sync.
