@@ -18,10 +18,9 @@ third-party error reaches a caller and no traceback (whose frames may hold crede
                 the work is not at fault and waits :data:`ACCOUNT_ERROR_WAIT`
 ==============  ===============================================================================
 
-:attr:`Attempt.stops_account` says whether every later request of the same account would meet
+:func:`stops_account` says whether every later request of the same account would meet
 the same error (scope ``"account"``, or an API that cannot be reached): a run stops there rather
-than spend its other requests on it. A 429 does not stop it: the client has already slowed the
-account's limiter down.
+than spend its other requests on it.
 
 The immediate backend and the mail delivery use it; the contact sync is meant to (its outcomes
 add a user held by another worker, which is no request's outcome).
@@ -66,6 +65,17 @@ def outcome_of(error: SendflareAPIError) -> Outcome:
     return Outcome.FAILED  # scope "message" or "sender"
 
 
+def stops_account(error: SendflareAPIError) -> bool:
+    """Whether every later request of the same account would fail as this one did.
+
+    Scope ``"account"``, or an API that cannot be reached (retryable, but not a 429: the client
+    has already slowed the account's limiter down for that).
+    """
+    return error.scope == "account" or (
+        outcome_of(error) is Outcome.RETRY and error.scope != "rate"
+    )
+
+
 def unexpected(error: BaseException, doing: str, *secrets: str) -> SendflareUnexpectedError:
     """Our error for an exception nobody expected, with no secret in its text.
 
@@ -87,10 +97,7 @@ class Attempt(Generic[T]):
     @property
     def stops_account(self) -> bool:
         """Whether every later request of this account would fail the same way."""
-        error = self.error
-        if error is None:
-            return False
-        return error.scope == "account" or (self.outcome is Outcome.RETRY and error.scope != "rate")
+        return self.error is not None and stops_account(self.error)
 
     @classmethod
     def failed(cls, error: SendflareAPIError) -> Attempt[T]:

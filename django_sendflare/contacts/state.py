@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-from django.db import router
 from django.db.models import F, Model, Q
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from ..models import ContactChange, ContactSyncState
+from ..queue import db_alias as queue_db_alias
 from .adapter import ContactAdapter, normalize_email
 
 
@@ -18,9 +19,8 @@ def user_key(user: Model) -> str:
     return str(user.pk)
 
 
-def db_alias() -> str:
-    """The database the outbox and the sync state are written to."""
-    return router.db_for_write(ContactSyncState)
+#: The database the outbox and the sync state are written to.
+db_alias = functools.partial(queue_db_alias, ContactSyncState)
 
 
 def do_not_sync_keys() -> set[str]:

@@ -12,10 +12,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from ..queue import Lease
+from ..queue import Lease, db_alias
 from .delivery import settle_lost_requests
 from .drain import mail_queue
-from .enqueue import db_alias
 from .models import QueuedMessage, QueuedRecipient
 
 State = QueuedRecipient.State
@@ -33,7 +32,7 @@ class ActionResult:
 def unknown_recipients(message_ids: Iterable[int]) -> list[QueuedRecipient]:
     """The ``unknown`` recipients of these messages (a Resend may mail them twice)."""
     return list(
-        QueuedRecipient.objects.using(db_alias())
+        QueuedRecipient.objects.using(db_alias(QueuedMessage))
         .filter(message_id__in=list(message_ids), state=State.UNKNOWN)
         .select_related("message")
         .order_by("message_id", "position")
@@ -61,7 +60,7 @@ def discard(message_ids: Iterable[int]) -> ActionResult:
 def _decide(
     message_ids: Iterable[int], states: list[Any], new_state: Any, *, requeue: bool = False
 ) -> ActionResult:
-    using = db_alias()
+    using = db_alias(QueuedMessage)
     queue = mail_queue(using)
     result = ActionResult()
     with Lease(QueuedMessage, using=using) as lease:

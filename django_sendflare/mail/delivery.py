@@ -1,7 +1,9 @@
 """Delivering the due recipients of one queued message, through the client and its one limiter.
 
 The caller (the worker, or the task) has claimed the message: no other worker delivers it
-meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one state:
+meanwhile. Each recipient is one ``POST /v1/send``, and ends this run in one state, by the
+outcome of its request (:mod:`django_sendflare.outcomes`, the one mapping the immediate backend
+uses too):
 
 * accepted: ``sent``, with its requestId;
 * a transient failure (the API down, a 429, a timeout before the request went out), which the
@@ -27,7 +29,7 @@ sending them a second time.
 
 from __future__ import annotations
 
-import enum
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +39,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..client import SendflareClient
-from ..exceptions import SendflareAPIError, SendflareUnexpectedError
+from ..exceptions import SendflareAPIError
+from ..outcomes import ACCOUNT_ERROR_WAIT, Outcome, attempt, outcome_of, stops_account
 from ..queue import Verdict, WorkQueue
-from ..redaction import error_text
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
 from .backend import QueuedEmailBackend
@@ -48,9 +50,6 @@ from .models import QueuedMessage, QueuedRecipient
 logger = logging.getLogger(__name__)
 
 State = QueuedRecipient.State
-
-#: Seconds before a message that met an account error is tried again.
-ACCOUNT_ERROR_WAIT = 60.0
 
 _LOST_IN_FLIGHT = (
     "The worker stopped while this request was in flight (killed, or its lease ran out): "
@@ -77,36 +76,6 @@ def settle_lost_requests(message_id: int, *, using: str) -> int:
             lost,
         )
     return lost
-
-
-class Failure(str, enum.Enum):
-    """How a failed request is handled."""
-
-    TRANSIENT = "transient"  # not processed; retried later
-    PERMANENT = "permanent"  # refused: failed
-    AMBIGUOUS = "ambiguous"  # may have been processed: unknown
-    ACCOUNT = "account"  # the account cannot send: held, not failed
-
-
-def classify(error: SendflareAPIError) -> Failure:
-    """Which of the four a failed send is, by the error model's flags and ``scope``."""
-    if error.may_have_been_processed:
-        return Failure.AMBIGUOUS
-    if error.retryable:
-        return Failure.TRANSIENT  # scope "rate" (429), or "account" (the API is unreachable)
-    if error.scope == "account":
-        return Failure.ACCOUNT
-    return Failure.PERMANENT  # scope "message" or "sender"
-
-
-def unexpected_error(error: Exception) -> SendflareUnexpectedError:
-    """A SendflareError for an exception nobody expected (a bug, the limiter's store...).
-
-    Built from the type and the text with any URL credentials masked: the exception itself
-    (whose traceback may hold secrets) is neither chained nor logged.
-    """
-    text = error_text(error)
-    return SendflareUnexpectedError(f"Unexpected {type(error).__name__} while sending: {text}")
 
 
 @dataclass
@@ -165,19 +134,20 @@ class MessageDelivery:
                 self.heartbeat()
             if not self._start(recipient):
                 continue  # discarded (or delivered) by someone else meanwhile
-            try:
-                response = self.client.send(
+            result = attempt(
+                functools.partial(
+                    self.client.send,
                     from_email=self.message.from_email,
                     to=recipient.email,
                     subject=self.message.subject,
                     body=self.message.body,
-                )
-            except SendflareAPIError as error:
-                self._failed(recipient, error)
-            except Exception as error:  # no raw third-party error may stop the worker
-                self._failed(recipient, unexpected_error(error))
+                ),
+                doing="sending",
+            )
+            if result.error is None:
+                self._sent(recipient, result.answer.request_id if result.answer else None)
             else:
-                self._sent(recipient, response.request_id)
+                self._failed(recipient, result.error)
         self._reschedule()
         self._signal()
         return self.result
@@ -223,9 +193,8 @@ class MessageDelivery:
 
     def _failed(self, recipient: QueuedRecipient, error: SendflareAPIError) -> None:
         self.errors[recipient.pk] = error
-        kind = classify(error)
-        unreachable = kind is Failure.TRANSIENT and error.scope != "rate"
-        if error.scope == "account" or unreachable:
+        kind = outcome_of(error)
+        if stops_account(error):
             # Every later request of this account would fail the same way (the token refused,
             # the API down, the limiter's store gone): this run stops after this one. (A 429
             # does not: the client has already paused the account's limiter for it.)
@@ -235,7 +204,7 @@ class MessageDelivery:
             "error_code": error.code,
             "request_id": error.request_id or "",
         }
-        if kind is Failure.ACCOUNT:
+        if kind is Outcome.HELD:
             self._update(recipient, state=State.QUEUED, **details)
             logger.error(
                 "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
@@ -243,7 +212,7 @@ class MessageDelivery:
                 ACCOUNT_ERROR_WAIT,
             )
             return
-        if kind is Failure.TRANSIENT:
+        if kind is Outcome.RETRY:
             self.result.retry += 1
             self.transient_error = error
             self._update(recipient, state=State.QUEUED, **details)
@@ -255,7 +224,7 @@ class MessageDelivery:
                 error,
             )
             return
-        if kind is Failure.AMBIGUOUS:
+        if kind is Outcome.UNKNOWN:
             self.result.unknown += 1
             state = State.UNKNOWN
         else:

@@ -27,7 +27,6 @@ from ..conf import read_setting
 from ..exceptions import SendflareConfigurationError
 from ..queue import Lease, LeaseLost, WorkQueue
 from .delivery import MessageDelivery, MessageResult
-from .enqueue import db_alias
 from .mailers import settings_for
 from .models import QueuedMessage
 
@@ -36,9 +35,7 @@ logger = logging.getLogger(__name__)
 
 def mail_queue(using: str | None = None) -> WorkQueue[QueuedMessage]:
     """The generic queue's operations on the mail queue."""
-    return WorkQueue(
-        QueuedMessage, max_attempts=read_setting("MAIL_MAX_ATTEMPTS"), using=using or db_alias()
-    )
+    return WorkQueue(QueuedMessage, max_attempts=read_setting("MAIL_MAX_ATTEMPTS"), using=using)
 
 
 @dataclass

@@ -15,23 +15,24 @@ on PostgreSQL: the backend's ``pre_send`` and ``post_send`` are the signals to u
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ..payload import SendRequest
+from ..queue import db_alias as queue_db_alias
 from .models import QueuedMessage, QueuedRecipient
 
 logger = logging.getLogger(__name__)
 
 
-def db_alias() -> str:
-    """The database the mail queue is written to."""
-    return router.db_for_write(QueuedMessage)
+#: The database the mail queue is written to.
+db_alias = functools.partial(queue_db_alias, QueuedMessage)
 
 
 def store_messages(

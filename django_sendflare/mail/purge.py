@@ -14,8 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..conf import read_setting
-from ..queue import QueueItem
-from .enqueue import db_alias
+from ..queue import QueueItem, db_alias
 from .models import QueuedMessage, QueuedRecipient
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def purge_sent_mail(
     days = read_setting("MAIL_RETENTION_DAYS") if days is None else days
     if days is None:
         return 0
-    using = db_alias()
+    using = db_alias(QueuedMessage)
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
     open_recipients = QueuedRecipient.objects.using(using).filter(
         message_id=OuterRef("pk"), state__in=_OPEN

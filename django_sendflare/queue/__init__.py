@@ -1,7 +1,9 @@
 """A durable queue in the database: claim, lease, attempts, backoff, parking.
 
-Used by the contact outbox (:mod:`django_sendflare.contacts`) and meant to be reused by any
-other queue of work that must survive a crash and be done exactly by one worker at a time.
+Used by the mail queue (:mod:`django_sendflare.mail`) and the contact outbox
+(:mod:`django_sendflare.contacts`), and meant to be reused by any other queue of work that must
+survive a crash and be done exactly by one worker at a time. :func:`~.models.db_alias` is the
+database a queue's rows are written to (the router's choice), for every queue.
 
 To make a queue:
 
@@ -24,7 +26,16 @@ module that defines the concrete queue model.
 """
 
 from .leases import LEASE_SECONDS, Lease, LeaseLost
-from .models import Leasable, QueueItem
+from .models import Leasable, QueueItem, db_alias
 from .work import Verdict, WorkQueue
 
-__all__ = ["LEASE_SECONDS", "Leasable", "Lease", "LeaseLost", "QueueItem", "Verdict", "WorkQueue"]
+__all__ = [
+    "LEASE_SECONDS",
+    "Leasable",
+    "Lease",
+    "LeaseLost",
+    "QueueItem",
+    "Verdict",
+    "WorkQueue",
+    "db_alias",
+]

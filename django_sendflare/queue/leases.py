@@ -20,9 +20,11 @@ import uuid
 from collections.abc import Hashable, Iterable
 from typing import Any
 
-from django.db import models, router
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from .models import db_alias
 
 #: How long a lease lasts unless renewed. A worker that dies frees its rows within this time.
 LEASE_SECONDS = 45.0
@@ -66,7 +68,7 @@ class Lease:
         self.model = model
         self.key_field = key_field
         self.seconds = seconds
-        self.using = using or router.db_for_write(model)
+        self.using = using or db_alias(model)
         self.token = uuid.uuid4().hex
         self._held: set[Hashable] = set()
         self._clock = clock

@@ -16,9 +16,14 @@ below.
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def db_alias(model: type[models.Model]) -> str:
+    """The database the rows of ``model`` (a queue's, or what its workers lease) are written to."""
+    return router.db_for_write(model)
 
 
 class QueueItem(models.Model):

@@ -15,13 +15,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, router, transaction
+from django.db import connections, transaction
 from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from ..retry import backoff_delay
 from .leases import Lease
-from .models import QueueItem
+from .models import QueueItem, db_alias
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class WorkQueue(Generic[ItemT]):
     ) -> None:
         self.model = model
         self.max_attempts = max(1, max_attempts)
-        self.using = using or router.db_for_write(model)
+        self.using = using or db_alias(model)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
 

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from django_sendflare import exceptions as exc
 from django_sendflare.client import SendflareClient, get_client
-from django_sendflare.mail.delivery import Failure, MessageDelivery, classify
+from django_sendflare.mail.delivery import MessageDelivery
 from django_sendflare.mail.drain import mail_queue
 from django_sendflare.mail.mailers import settings_for
 from django_sendflare.models import QueuedMessage, QueuedRecipient
+from django_sendflare.outcomes import Outcome, outcome_of
 from django_sendflare.signals import post_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -197,19 +198,19 @@ def test_post_send_fires_with_the_same_status_objects_as_the_backend(sandbox):
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (exc.SendflareConnectionError("down"), Failure.TRANSIENT),
-        (exc.SendflareRateLimited("slow down"), Failure.TRANSIENT),
-        (exc.SendflareAmbiguousError("lost"), Failure.AMBIGUOUS),
-        (exc.SendflareServerError("5xx"), Failure.AMBIGUOUS),
-        (exc.SendflareUnknownSender("sender"), Failure.PERMANENT),
-        (exc.SendflareEmailTooLarge("big"), Failure.PERMANENT),
-        (exc.SendflareAuthenticationError("token"), Failure.ACCOUNT),
-        (exc.SendflareDailyLimitReached("quota"), Failure.ACCOUNT),
-        (exc.SendflareUnexpectedError("limiter down"), Failure.AMBIGUOUS),
+        (exc.SendflareConnectionError("down"), Outcome.RETRY),
+        (exc.SendflareRateLimited("slow down"), Outcome.RETRY),
+        (exc.SendflareAmbiguousError("lost"), Outcome.UNKNOWN),
+        (exc.SendflareServerError("5xx"), Outcome.UNKNOWN),
+        (exc.SendflareUnknownSender("sender"), Outcome.FAILED),
+        (exc.SendflareEmailTooLarge("big"), Outcome.FAILED),
+        (exc.SendflareAuthenticationError("token"), Outcome.HELD),
+        (exc.SendflareDailyLimitReached("quota"), Outcome.HELD),
+        (exc.SendflareUnexpectedError("limiter down"), Outcome.UNKNOWN),
     ],
 )
 def test_classification_of_errors(error, expected):
-    assert classify(error) is expected
+    assert outcome_of(error) is expected
 
 
 def test_an_unexpected_error_is_unknown_stops_the_run_and_hides_credentials(sandbox, caplog):
