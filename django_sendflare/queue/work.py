@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +32,9 @@ ItemT = TypeVar("ItemT", bound=QueueItem)
 BACKOFF_BASE = 30.0
 #: The longest wait between two attempts.
 BACKOFF_CAP = 3600.0
+
+# Claims on SQLite, one at a time in a process (see WorkQueue._lease_then_read).
+_SQLITE_CLAIMS = threading.Lock()
 
 
 class Verdict(str, enum.Enum):
@@ -120,22 +124,23 @@ class WorkQueue(Generic[ItemT]):
         """Pick up to ``limit`` rows of ``queryset`` that no other worker is picking now.
 
         Rows locked by another worker's claim are skipped where the database supports
-        ``SKIP LOCKED`` (elsewhere, SQLite, claims are serialised by the database). With
+        ``SKIP LOCKED``; on SQLite, claims are serialised (within a process by a lock, between
+        processes by the database's write lock, see :meth:`_lease_then_read`). With
         ``lease`` (the model must also be :class:`~.models.Leasable`), only rows whose lease is
         free are picked, and they are leased to ``lease`` in the same transaction: the caller
         then holds them until it releases them or dies (plus ``lease.seconds``).
         Without ``lease`` the rows are only picked: the caller must hold some other lease
         before it works on them (the contact outbox leases the user).
         """
+        candidates = queryset
+        if lease is not None:
+            now = timezone.now()
+            candidates = candidates.filter(
+                Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_token=lease.token)
+            )
+            if connections[self.using].vendor == "sqlite":
+                return self._lease_then_read(candidates, limit, lease)
         with transaction.atomic(using=self.using):
-            candidates = queryset
-            if lease is not None:
-                now = timezone.now()
-                candidates = candidates.filter(
-                    Q(lease_until__isnull=True)
-                    | Q(lease_until__lt=now)
-                    | Q(lease_token=lease.token)
-                )
             if self.skip_locked:
                 candidates = candidates.select_for_update(skip_locked=True)
             rows = list(candidates[:limit])
@@ -146,6 +151,27 @@ class WorkQueue(Generic[ItemT]):
                     lease_token=lease.token,
                 )
                 lease.adopt(keys)
+        return rows
+
+    def _lease_then_read(
+        self, candidates: QuerySet[ItemT], limit: int, lease: Lease
+    ) -> list[ItemT]:
+        """SQLite's claim: lease the rows in the transaction's first statement, then read them.
+
+        A transaction that reads and then writes holds SQLite's shared lock while it asks for
+        the write lock; in the deferred transactions of Django's default SQLite settings, two
+        such claims at once (the worker's threads) meet a deadlock that SQLite reports at once
+        as "database is locked" instead of waiting. A transaction whose first statement is the
+        write waits for the lock (the busy timeout) like any write. The claims of one process
+        also take turns on a lock of their own, so that its threads do not wait on SQLite.
+        """
+        until = timezone.now() + datetime.timedelta(seconds=lease.seconds)
+        with _SQLITE_CLAIMS, transaction.atomic(using=self.using):
+            picked = candidates.values("pk")[:limit]
+            self.rows().filter(pk__in=picked).update(lease_until=until, lease_token=lease.token)
+            # The rows this statement leased: this token, this very expiry.
+            rows = list(candidates.filter(lease_token=lease.token, lease_until=until)[:limit])
+        lease.adopt([row.pk for row in rows])
         return rows
 
     # Recording what an attempt did.
