@@ -6,7 +6,8 @@
 exactly a message the API can take:
 
 * :func:`backend_options` checks the keyword arguments of a backend (``get_connection()``'s,
-  or a Django 6.1 ``MAILERS`` entry's ``OPTIONS``) and returns the Sendflare settings among them;
+  or a Django 6.1 ``MAILERS`` entry's ``OPTIONS``) and returns the Sendflare settings among
+  them, and :func:`backend_settings` loads the settings they override;
 * :class:`Acceptance` gives each message its ``sendflare_status``, sends ``pre_send`` and turns
   the message into its send requests (one per recipient), raising on input the API cannot take.
 
@@ -25,7 +26,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.encoding import force_str
 
-from .conf import DEFAULTS, SendflareSettings
+from .conf import DEFAULTS, SendflareSettings, get_settings, load_settings
 from .exceptions import SendflareConfigurationError
 from .payload import SendRequest, build_requests
 from .results import MessageStatus, RecipientStatus
@@ -71,6 +72,16 @@ def backend_options(
             f"django_sendflare.backends.{backend}{mailer}.{suggestion}"
         )
     return {key: value for key, value in options.items() if key.upper() in DEFAULTS}
+
+
+def backend_settings(options: dict[str, Any]) -> SendflareSettings:
+    """The settings a backend works with: ``settings.SENDFLARE`` under its ``options``.
+
+    Raises on invalid settings, whatever ``fail_silently`` says.
+    """
+    # Without options the cached settings serve: send_mail() builds a backend per call, and
+    # validating the whole table each time was a sixth of the cost of queueing a message.
+    return load_settings(options) if options else get_settings()
 
 
 @dataclass

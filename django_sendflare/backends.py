@@ -29,9 +29,8 @@ from typing import Any
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
-from .accept import Acceptance, backend_options, base_arguments
+from .accept import Acceptance, backend_options, backend_settings, base_arguments
 from .client import SendflareClient
-from .conf import SendflareSettings, get_settings, load_settings
 from .exceptions import (
     SendflareAPIError,
     SendflareConfigurationError,
@@ -79,17 +78,11 @@ class EmailBackend(BaseEmailBackend):
         self.alias = alias
         self.fail_silently = fail_silently
         # Errors in the settings raise here, whatever fail_silently says.
-        self.conf = self.load_conf(known)
+        self.conf = backend_settings(known)
         self.acceptance = Acceptance(self, self.conf)
         #: The open client, or None while the backend is closed.
         self.client: SendflareClient | None = None
         self._lock = threading.RLock()
-
-    def load_conf(self, options: dict[str, Any]) -> SendflareSettings:
-        """The settings this backend works with: ``settings.SENDFLARE`` under ``options``."""
-        # Without options the cached settings serve: send_mail() builds a backend per call, and
-        # validating the whole table each time was a sixth of the cost of queueing a message.
-        return load_settings(options) if options else get_settings()
 
     def open(self) -> bool:
         """Create the client (its pooled session) unless one is open. True when it created one."""

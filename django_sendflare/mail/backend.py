@@ -30,8 +30,8 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 from .. import task_hooks
-from ..accept import Acceptance, backend_options, base_arguments
-from ..conf import SendflareSettings, get_settings, load_settings
+from ..accept import Acceptance, backend_options, backend_settings, base_arguments
+from ..conf import SendflareSettings
 from ..exceptions import SendflareConfigurationError
 from ..results import RecipientStatus
 from .enqueue import store_messages
@@ -89,8 +89,7 @@ class QueuedEmailBackend(BaseEmailBackend):
         if target:
             self.conf = settings_for(self.mailer)
         else:
-            # Without options the cached settings serve: send_mail() builds a backend per call.
-            self.conf = load_settings(known) if known else get_settings()
+            self.conf = backend_settings(known)
         self.acceptance = Acceptance(self, self.conf)
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:

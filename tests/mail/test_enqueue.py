@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from django_sendflare.mail import enqueue
@@ -30,6 +30,22 @@ def snapshot(message_id: int) -> tuple[dict, list[dict]]:
 def _without_generated(row) -> dict:
     fields = {f.name for f in row._meta.concrete_fields} - GENERATED
     return {name: getattr(row, name) for name in sorted(fields)}
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_a_three_recipient_message_costs_at_most_six_queries(queued_backend, in_transaction):
+    # Issue 17's budget, on every database the suite runs on (SQLite, and PostgreSQL with
+    # DATABASE_URL): the message, its recipients, and the transaction around them.
+    message = EmailMessage("Hi", "Body", "f@example.com", ["a@example.com", "b@example.com"])
+    message.cc = ["c@example.com"]
+    with CaptureQueriesContext(connection) as queries:
+        if in_transaction:
+            with transaction.atomic():
+                assert message.send() == 1
+        else:
+            assert message.send() == 1
+    assert len(queries.captured_queries) <= 6, [q["sql"] for q in queries.captured_queries]
+    assert QueuedRecipient.objects.filter(state="queued").count() == 3
 
 
 @pytest.mark.postgres
