@@ -154,11 +154,11 @@ def test_the_queued_backend_holds_no_http_client(queued_backend, no_api, monkeyp
         raise AssertionError("the queued backend built an HTTP client")
 
     monkeypatch.setattr(SendflareClient, "__init__", no_client)
-    with mail.get_connection() as connection:
-        assert isinstance(connection, QueuedEmailBackend)
-        assert not hasattr(connection, "client")
-        message = EmailMessage("S", "B", "f@example.com", ["a@example.com"], connection=connection)
-        assert message.send() == 1
+    backend = QueuedEmailBackend()
+    with backend:
+        assert not hasattr(backend, "client")
+        message = EmailMessage("S", "B", "f@example.com", ["a@example.com"])
+        assert backend.send_messages([message]) == 1
     assert QueuedRecipient.objects.get().state == "queued"
 
 
