@@ -28,11 +28,15 @@ from django.dispatch import receiver
 
 from .exceptions import SendflareConfigurationError
 from .validators import (
+    ATTEMPTS,
+    CONCURRENT_REQUESTS,
+    RATE_LIMIT,
+    RETENTION_DAYS,
+    RETRIES,
+    RETRY_SECONDS,
     ApiUrl,
     Boolean,
     DottedPath,
-    Integer,
-    Number,
     OptionalText,
     Options,
     Problem,
@@ -120,7 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RATE_LIMIT",
         5,
-        Number(zero_allowed=True),
+        RATE_LIMIT,
         "Requests per second for the whole account (every endpoint, every thread); "
         "0 turns the limiter off.",
     ),
@@ -148,13 +152,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_RETRIES",
         3,
-        Integer(minimum=0),
+        RETRIES,
         "Retries of a request that cannot have been acted upon (connection refused, 429, ...).",
     ),
     Setting(
         "RETRY_MAX_TIME",
         30.0,
-        Number(),
+        RETRY_SECONDS,
         "Seconds after which a request is no longer retried, whatever MAX_RETRIES says.",
     ),
     Setting(
@@ -167,7 +171,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_CONCURRENT_REQUESTS",
         4,
-        Integer(minimum=1),
+        CONCURRENT_REQUESTS,
         "Recipients of one ``send_messages()`` call sent at once (each still waits for its slot "
         "in the rate limiter).",
     ),
@@ -199,7 +203,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CONTACTS_MAX_ATTEMPTS",
         10,
-        Integer(minimum=1),
+        ATTEMPTS,
         "Attempts of one contact change before it is marked failed.",
     ),
     Setting(
@@ -212,14 +216,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAIL_MAX_ATTEMPTS",
         10,
-        Integer(minimum=1),
+        ATTEMPTS,
         "Delivery runs of a queued message that may end in a transient failure (API down, "
         "429) before its remaining recipients are marked failed.",
     ),
     Setting(
         "MAIL_RETENTION_DAYS",
         30,
-        Number(none_allowed=True),
+        RETENTION_DAYS,
         "Days the mail log keeps a queued message once every recipient is sent (or "
         "discarded); the worker and ``purge_sendflare_mail`` delete older ones. None keeps "
         "them. Failed and unknown mail is kept until you act on it.",

@@ -19,6 +19,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from ...client import MAX_PAGE_SIZE
 from ...contacts import outbox, services, sync, worker
 from ...exceptions import SendflareConfigurationError
+from ...validators import POLL_SECONDS
+from ..options import check_option
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -29,8 +31,11 @@ def parse_since(value: str) -> datetime.datetime:
     value = value.strip()
     match = _DURATION.match(value)
     if match:
-        delta = datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return timezone.now() - delta
+        try:
+            delta = datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return timezone.now() - delta
+        except OverflowError:  # before year 1: no date at all
+            raise ValueError(value) from None
     moment = parse_datetime(value)
     if moment is None:
         day = parse_date(value)
@@ -123,6 +128,7 @@ class Command(BaseCommand):
             if value < low or (high is not None and value > high):
                 bound = f"{low}-{high}" if high else f">= {low}"
                 raise CommandError(f"--{name.replace('_', '-')} must be {bound}.", returncode=2)
+        check_option("--interval", options["interval"], POLL_SECONDS)
         try:
             if options["watch"]:
                 self._watch(options)
