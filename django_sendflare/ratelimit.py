@@ -67,7 +67,7 @@ class RateLimiter(ABC):
     def pause(self, seconds: float) -> None:
         """Hold every later slot back for ``seconds`` (the API said to slow down).
 
-        ``seconds`` is at most ``MAX_RETRY_AFTER``: see :func:`pause_seconds`.
+        ``seconds`` is at most ``MAX_RETRY_AFTER``: see ``pause_seconds()``.
         """
 
     def confirm(self) -> float:
