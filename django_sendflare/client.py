@@ -136,8 +136,11 @@ class SendflareClient:
 
     @classmethod
     def from_settings(cls, conf: SendflareSettings | None = None) -> SendflareClient:
-        """A new client configured by ``settings.SENDFLARE`` (or by ``conf``)."""
-        conf = conf or get_settings()
+        """A new client configured by ``settings.SENDFLARE`` (or by ``conf``).
+
+        Raises SendflareConfigurationError naming every invalid key of the settings.
+        """
+        conf = (conf or get_settings()).require_valid()
         return cls(
             conf.api_token,
             api_url=conf.api_url,
@@ -580,7 +583,7 @@ def get_client(conf: SendflareSettings | None = None) -> SendflareClient:
 
     Sharing it shares the connection pool; the rate limiter is shared per account anyway.
     """
-    conf = conf or get_settings()
+    conf = (conf or get_settings()).require_valid()
     with _clients_lock:
         client = _clients.get(_client_key(conf))
         if client is None:

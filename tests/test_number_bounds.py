@@ -22,8 +22,7 @@ from django_sendflare import exceptions as exc
 from django_sendflare.backends import EmailBackend, QueuedEmailBackend
 from django_sendflare.checks import check_settings
 from django_sendflare.client import SendflareClient
-from django_sendflare.conf import BY_KEY, SETTINGS, load_settings
-from django_sendflare.mail.mailers import settings_for
+from django_sendflare.conf import BY_KEY, SETTINGS, get_settings, load_settings
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.queue import WorkQueue
 from django_sendflare.ratelimit import (
@@ -162,9 +161,9 @@ def test_mailers_options_are_held_to_the_same_bounds(settings):
     direct = "django_sendflare.backends.EmailBackend"
     settings.MAILERS = {"bulk": {"BACKEND": direct, "OPTIONS": {"timeout": INF}}}
     with pytest.raises(exc.SendflareConfigurationError, match="TIMEOUT"):
-        settings_for("bulk")
+        get_settings("bulk").require_valid()
     settings.MAILERS = {"bulk": {"BACKEND": direct, "OPTIONS": {"timeout": 3}}}
-    assert settings_for("bulk").read_timeout == 3.0
+    assert get_settings("bulk").read_timeout == 3.0
 
 
 # The limiter ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..conf import read_setting
+from ..conf import get_settings
 from ..queue import QueueItem
 from .enqueue import db_alias
 from .models import QueuedMessage, QueuedRecipient
@@ -38,7 +38,7 @@ def purge_sent_mail(
 
     Returns 0 without deleting anything when the retention is None (keep everything).
     """
-    days = read_setting("MAIL_RETENTION_DAYS") if days is None else days
+    days = get_settings().mail_retention_days if days is None else days
     if days is None:
         return 0
     using = db_alias()

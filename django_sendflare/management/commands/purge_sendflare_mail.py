@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ...conf import read_setting
+from ...conf import get_settings
 from ...mail.purge import purge_sent_mail
 from ...validators import PURGE_DAYS
 from ..options import check_option
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         days = options["days"]
         if days is not None:
             days = check_option("--days", days, PURGE_DAYS)
-        if days is None and read_setting("MAIL_RETENTION_DAYS") is None:
+        if days is None and get_settings().mail_retention_days is None:
             self.stdout.write("MAIL_RETENTION_DAYS is None: sent mail is kept; nothing purged.")
             return
         count = purge_sent_mail(days=days, dry_run=options["dry_run"])
