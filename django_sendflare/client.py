@@ -32,6 +32,7 @@ from urllib3.exceptions import (
 )
 
 from . import __version__
+from .bounds import Timeout
 from .conf import PROVIDER_URLS, SendflareSettings, get_settings
 from .exceptions import (
     SERVICE_ERRORS,
@@ -50,7 +51,6 @@ from .ratelimit import RateLimiter, get_rate_limiter
 from .redaction import mask_url
 from .retry import MAX_RETRY_AFTER, RetryPolicy
 from .transport import SlotAfterConnectAdapter, before_each_request
-from .validators import Timeout
 
 logger = logging.getLogger(__name__)
 

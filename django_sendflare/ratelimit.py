@@ -30,10 +30,10 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from .bounds import REQUEST_SECONDS, REQUESTS_PER_SECOND
 from .conf import SendflareSettings
 from .exceptions import SendflareConfigurationError
 from .retry import MAX_RETRY_AFTER
-from .validators import REQUEST_SECONDS, REQUESTS_PER_SECOND
 
 logger = logging.getLogger(__name__)
 

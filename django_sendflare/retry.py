@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .bounds import RETRIES, RETRY_SECONDS
 from .exceptions import SendflareAPIError
-from .validators import RETRIES, RETRY_SECONDS
 
 #: The longest wait a Retry-After is taken for, in seconds (a day: a daily quota's reset). A
 #: longer one is read as this: no request waits for it anyway (RETRY_MAX_TIME is at most an

@@ -20,6 +20,7 @@ from django.core.management.base import CommandError, SystemCheckError
 
 from django_sendflare import exceptions as exc
 from django_sendflare.backends import EmailBackend, QueuedEmailBackend
+from django_sendflare.bounds import Integer, Number, Timeout
 from django_sendflare.checks import check_settings
 from django_sendflare.client import SendflareClient
 from django_sendflare.conf import BY_KEY, SETTINGS, get_settings, load_settings
@@ -31,7 +32,6 @@ from django_sendflare.ratelimit import (
     get_rate_limiter,
 )
 from django_sendflare.retry import MAX_RETRY_AFTER, RetryPolicy, backoff_delay
-from django_sendflare.validators import Integer, Number, Timeout
 
 from .envelopes import envelope
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..validators import (
+from ..bounds import (
     ATTEMPTS,
     CONCURRENT_REQUESTS,
     RATE_LIMIT,
     RETENTION_DAYS,
     RETRIES,
     RETRY_SECONDS,
+    Timeout,
+)
+from ..validators import (
     ApiUrl,
     Boolean,
     DottedPath,
@@ -30,7 +33,6 @@ from ..validators import (
     Options,
     Problem,
     Provider,
-    Timeout,
     Token,
 )
 from .values import FrozenSettings, Setting

@@ -67,6 +67,11 @@ def describe(problems: list[Problem]) -> str:
     return f"{text} [{problems[0].id}]"
 
 
+def _empty(value: object) -> bool:
+    # No == on an arbitrary object: a setting may hold anything, even an object whose == raises.
+    return value is None or (isinstance(value, str) and not value)
+
+
 class FrozenSettings:
     """Every row of a subclass's table, validated from a raw dict (see the module docstring).
 
@@ -99,7 +104,7 @@ class FrozenSettings:
         if unusable:
             problems.append(unusable)
         self.derive(values, invalid)
-        given = frozenset(key for key, value in raw.items() if value not in (None, ""))
+        given = frozenset(key for key, value in raw.items() if not _empty(value))
         object.__setattr__(self, "_values", MappingProxyType(values))
         object.__setattr__(self, "_invalid", MappingProxyType(invalid))
         object.__setattr__(self, "_given", given)
@@ -127,6 +132,9 @@ class FrozenSettings:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: change settings.{self.source}")
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
 
     def value(self, key: str) -> Any:
         """The value of ``key``; SendflareConfigurationError when it is invalid."""

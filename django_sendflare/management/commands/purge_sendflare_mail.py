@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ...bounds import PURGE_DAYS
 from ...conf import get_settings
 from ...mail.purge import purge_sent_mail
-from ...validators import PURGE_DAYS
 from ..options import check_option
 
 

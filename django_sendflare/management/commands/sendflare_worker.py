@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from ...bounds import CONCURRENT_REQUESTS, POLL_SECONDS
 from ...exceptions import SendflareConfigurationError
-from ...validators import CONCURRENT_REQUESTS, POLL_SECONDS
 from ...worker import DEFAULT_INTERVAL, CycleReport, Worker
 from ..options import check_option
 

@@ -16,10 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ...bounds import POLL_SECONDS
 from ...client import MAX_PAGE_SIZE
 from ...contacts import outbox, services, sync, worker
 from ...exceptions import SendflareConfigurationError
-from ...validators import POLL_SECONDS
 from ..options import check_option
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
