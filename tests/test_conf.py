@@ -103,8 +103,11 @@ def test_a_missing_token_is_no_error_when_nothing_sends_with_it(settings):
     assert ids(settings, {"SYNC_CONTACTS": False}) == []
     # A token that is there but broken is still reported.
     assert ids(settings, {"API_TOKEN": " x\n"}) == ["sendflare.E001"]
-    # The contact sync sends with it.
+    # The contact sync sends with it (SYNC_CONTACTS is on by default)...
     assert ids(settings, {"SYNC_CONTACTS": True, "APP_ID": "1"}) == ["sendflare.E001"]
+    assert ids(settings, {"APP_ID": "1"}) == ["sendflare.E001"]
+    # ... once it records anything: without an APP_ID it does not (W100 says so).
+    assert ids(settings, {"SYNC_CONTACTS": True}) == []
 
 
 @pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
