@@ -174,3 +174,5 @@ RETENTION_DAYS = Number(maximum=36_500.0, none_allowed=True, unit="days")
 POLL_SECONDS = Number(minimum=0.01, maximum=3600.0, unit="seconds")
 #: Days of sent mail to keep, given on the command line (``purge_sendflare_mail --days``).
 PURGE_DAYS = Number(minimum=0, maximum=RETENTION_DAYS.maximum, unit="days")
+#: Rows read per database query, given on the command line (``--chunk-size``, ``--batch-size``).
+MAX_ROWS_PER_QUERY = 100_000

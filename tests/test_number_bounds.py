@@ -24,6 +24,7 @@ from django_sendflare.bounds import Integer, Number, Timeout
 from django_sendflare.checks import check_settings
 from django_sendflare.client import SendflareClient
 from django_sendflare.conf import BY_KEY, SETTINGS, get_settings, load_settings
+from django_sendflare.mail.purge import purge_sent_mail
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.queue import WorkQueue
 from django_sendflare.ratelimit import (
@@ -300,6 +301,14 @@ def test_purge_days_out_of_bounds_are_usage_errors(days):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("days", [INF, NAN, 1e10, -1])
+def test_purging_from_code_is_held_to_the_same_bounds(days):
+    with pytest.raises(exc.SendflareConfigurationError, match="days"):
+        purge_sent_mail(days=days)
+    assert purge_sent_mail(days=0) == 0
+
+
+@pytest.mark.django_db
 def test_purge_days_within_the_bounds_run(capsys):
     call_command("purge_sendflare_mail", "--days", "0", "--dry-run")
     assert "0 sent message(s) would be deleted" in capsys.readouterr().out
@@ -307,7 +316,13 @@ def test_purge_days_within_the_bounds_run(capsys):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "args", [["--watch", "--interval", "inf"], ["--since", "99999999999d", "--dry-run"]]
+    "args",
+    [
+        ["--watch", "--interval", "inf"],
+        ["--since", "99999999999d", "--dry-run"],
+        ["--pending", "--batch-size", str(10**30)],
+        ["--dry-run", "--chunk-size", "100001"],
+    ],
 )
 def test_sync_contacts_numbers_out_of_bounds_are_usage_errors(args):
     with pytest.raises(CommandError) as excinfo:

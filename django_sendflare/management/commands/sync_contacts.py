@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from ...bounds import POLL_SECONDS
+from ...bounds import MAX_ROWS_PER_QUERY, POLL_SECONDS
 from ...client import MAX_PAGE_SIZE
 from ...contacts import outbox, services, sync, worker
 from ...exceptions import SendflareConfigurationError
@@ -121,8 +121,9 @@ class Command(BaseCommand):
             raise CommandError("--force only makes sense with --prune.", returncode=2)
         for name, low, high in (
             ("page_size", 1, MAX_PAGE_SIZE),
-            ("chunk_size", 1, None),
-            ("batch_size", 1, None),
+            # Rows per query: a LIMIT the database must hold (10**30 fails inside the driver).
+            ("chunk_size", 1, MAX_ROWS_PER_QUERY),
+            ("batch_size", 1, MAX_ROWS_PER_QUERY),
         ):
             value = options[name]
             if value < low or (high is not None and value > high):
