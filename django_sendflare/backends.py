@@ -105,7 +105,7 @@ class EmailBackend(BaseEmailBackend):
         """The settings this backend works with: ``settings.SENDFLARE`` under ``options``."""
         # Without options the cached settings serve: send_mail() builds a backend per call, and
         # validating the whole table each time was a sixth of the cost of queueing a message.
-        return load_settings(options) if options else get_settings()
+        return load_settings(options) if options else get_settings().require_valid()
 
     def open(self) -> bool:
         """Create the client (its pooled session) unless one is open. True when it created one."""

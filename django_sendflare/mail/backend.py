@@ -28,12 +28,11 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from ..backends import EmailBackend
-from ..conf import SendflareSettings
+from ..conf import MAILER_OPTION, SendflareSettings, get_settings
 from ..exceptions import SendflareConfigurationError
 from ..payload import SendRequest
 from ..results import MessageStatus, RecipientStatus
 from .enqueue import store_messages
-from .mailers import MAILER_OPTION, settings_for
 from .models import MAILER_MAX_LENGTH
 from .tasking import on_commit_hook
 
@@ -83,7 +82,7 @@ class QueuedEmailBackend(EmailBackend):
         ``mailer`` option names one, so that ``settings.SENDFLARE`` needs no token of its own.
         """
         if self._delivered_by_another_entry:
-            return settings_for(self.mailer)
+            return get_settings(self.mailer).require_valid()
         return super().load_conf(options)
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
