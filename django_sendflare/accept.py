@@ -81,7 +81,7 @@ def backend_settings(options: dict[str, Any]) -> SendflareSettings:
     """
     # Without options the cached settings serve: send_mail() builds a backend per call, and
     # validating the whole table each time was a sixth of the cost of queueing a message.
-    return load_settings(options) if options else get_settings()
+    return load_settings(options) if options else get_settings().require_valid()
 
 
 @dataclass

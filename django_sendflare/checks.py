@@ -1,11 +1,17 @@
-"""System checks: ``manage.py check`` reports every problem of ``settings.SENDFLARE``.
+"""System checks: ``manage.py check`` reports what would otherwise fail later.
 
 * :func:`check_settings`: each key of ``SENDFLARE``, against the table in :mod:`.conf`. A
   missing ``API_TOKEN`` is an error only when something sends with it: the contact sync, or a
   backend without an ``api_token`` option of its own (Django 6.1 ``MAILERS``).
 * :func:`check_default_senders`: Django's placeholder senders, which the API refuses.
+* :func:`check_contacts`: the contact settings that need more than one key, or an import.
+* :func:`check_queued_sending`: queued mail that the worker could never deliver.
 * The sandbox's production guard (``check --deploy``, :mod:`django_sendflare.sandbox.checks`) is
   registered from here too: mounting the sandbox's URLs exposes it, installed or not.
+
+Each key is checked on its own by :func:`check_settings` (``sendflare.E004``); the other checks
+read through :meth:`~django_sendflare.conf.SendflareSettings.value_or`, so that an invalid key
+counts as off there instead of being reported twice.
 """
 
 from __future__ import annotations
@@ -19,11 +25,10 @@ from django.conf import global_settings, settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from .conf import raw_settings, validate
+from .conf import MAILER_OPTION, SendflareSettings, get_settings, mailer_options
 from .exceptions import SendflareConfigurationError
-from .mail import checks as _mail_checks  # noqa: F401 - registers the queued-sending checks
-from .mail.mailers import MAILER_OPTION
 from .sandbox import checks as _sandbox_checks  # noqa: F401 - registers the sandbox's guard
+from .task_hooks import tasks_available
 
 PACKAGE = "django_sendflare"
 
@@ -31,16 +36,17 @@ PACKAGE = "django_sendflare"
 @checks.register(checks.Tags.compatibility, "sendflare")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report a missing token, a malformed or insecure API_URL, bad numbers and unknown keys."""
-    try:
-        raw = raw_settings()
-    except SendflareConfigurationError as error:
-        return [checks.Error(str(error), id="sendflare.E000")]
+    conf = get_settings()
     messages: list[checks.CheckMessage] = []
-    for problem in validate(raw):
-        if problem.id == "sendflare.E001" and not raw.get("API_TOKEN") and not _token_needed(raw):
+    for problem in conf.problems:
+        if (
+            problem.id == "sendflare.E001"
+            and not conf.is_given("API_TOKEN")
+            and not _token_needed(conf)
+        ):
             continue  # every Sendflare backend has a token of its own: SENDFLARE needs none
         level = checks.Error if problem.level == "error" else checks.Warning
-        messages.append(level(problem.msg, hint=problem.hint, id=problem.id))
+        messages.append(level(problem.msg, hint=problem.hint or None, id=problem.id))
     return messages
 
 
@@ -123,13 +129,13 @@ def _sendflare_backend_options() -> dict[str, Mapping[str, Any]]:
     return found
 
 
-def _token_needed(raw: Mapping[str, Any]) -> bool:
+def _token_needed(conf: SendflareSettings) -> bool:
     """Whether anything sends with ``SENDFLARE['API_TOKEN']`` (and so needs one).
 
     The contact sync does, and every backend whose options give no ``api_token`` of their own
     (a queued ``MAILERS`` entry naming a ``mailer`` is delivered with that entry's).
     """
-    if raw.get("SYNC_CONTACTS"):
+    if conf.records_contacts:
         return True
     return any(
         not (options.get("api_token") or options.get(MAILER_OPTION))
@@ -162,3 +168,87 @@ def _is_sendflare_backend(path: object) -> bool:
         getattr(cls, "__module__", "").startswith(f"{PACKAGE}.")
         for cls in getattr(backend, "__mro__", ())
     )
+
+
+# Contacts ---------------------------------------------------------------------------------------
+
+
+@checks.register(checks.Tags.compatibility, "sendflare")
+def check_contacts(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when contacts are on without an APP_ID; fail on an adapter or task that won't load."""
+    conf = get_settings()
+    messages: list[checks.CheckMessage] = []
+    # An invalid SYNC_CONTACTS or APP_ID is reported by check_settings (E004), not here.
+    app_id_unset = conf.value_or("APP_ID", "invalid") is None
+    if conf.value_or("SYNC_CONTACTS", False) is True and app_id_unset:
+        messages.append(
+            checks.Warning(
+                "SENDFLARE['SYNC_CONTACTS'] is on but APP_ID is not set: user changes are not "
+                "recorded and no contact is synced.",
+                hint="Set SENDFLARE['APP_ID'] to your Sendflare application ID, or set "
+                "SYNC_CONTACTS to False.",
+                id="sendflare.W100",
+            )
+        )
+    path = conf.contact_adapter_path
+    try:
+        import_string(path)
+    except ImportError as error:
+        messages.append(
+            checks.Error(
+                f"SENDFLARE['CONTACT_ADAPTER'] {path!r} cannot be imported: {error}",
+                hint="Give the dotted path of a ContactAdapter subclass.",
+                id="sendflare.E100",
+            )
+        )
+    if conf.enqueues_contact_task:
+        problem = tasks_available()
+        if problem:
+            messages.append(
+                checks.Error(
+                    f"SENDFLARE['CONTACTS_ENQUEUE_TASK'] is on but {problem}",
+                    hint="Set CONTACTS_ENQUEUE_TASK to False and run "
+                    "'manage.py sync_contacts --watch' instead.",
+                    id="sendflare.E101",
+                )
+            )
+    return messages
+
+
+# Queued sending ---------------------------------------------------------------------------------
+
+
+@checks.register(checks.Tags.compatibility, "sendflare")
+def check_queued_sending(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E110: MAIL_ENQUEUE_TASK is on without the tasks framework. E111: a MAILERS entry of the
+    QueuedEmailBackend names, in its ``mailer`` option, an entry that does not exist or is
+    queued itself: mail queued through it would wait forever."""
+    messages: list[checks.CheckMessage] = []
+    problem = tasks_available() if get_settings().value_or("MAIL_ENQUEUE_TASK", False) else None
+    if problem:
+        messages.append(
+            checks.Error(
+                f"SENDFLARE['MAIL_ENQUEUE_TASK'] is on but {problem}",
+                hint="Set MAIL_ENQUEUE_TASK to False; 'manage.py sendflare_worker' "
+                "delivers queued mail without tasks.",
+                id="sendflare.E110",
+            )
+        )
+    mailers = getattr(settings, "MAILERS", None)
+    if isinstance(mailers, Mapping):
+        for alias, config in mailers.items():
+            options = (config or {}).get("OPTIONS") or {}
+            if not isinstance(options, Mapping) or not options.get(MAILER_OPTION):
+                continue
+            try:
+                mailer_options(alias)
+            except SendflareConfigurationError as error:
+                messages.append(
+                    checks.Error(
+                        str(error),
+                        hint="Name a MAILERS entry of django_sendflare.backends.EmailBackend "
+                        "(with the Sendflare settings that deliver the mail).",
+                        id="sendflare.E111",
+                    )
+                )
+    return messages

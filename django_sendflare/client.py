@@ -32,6 +32,7 @@ from urllib3.exceptions import (
 )
 
 from . import __version__
+from .bounds import Timeout
 from .conf import PROVIDER_URLS, SendflareSettings, get_settings
 from .exceptions import (
     SERVICE_ERRORS,
@@ -48,7 +49,7 @@ from .exceptions import (
 )
 from .ratelimit import RateLimiter, get_rate_limiter
 from .redaction import mask_url
-from .retry import RetryPolicy
+from .retry import MAX_RETRY_AFTER, RetryPolicy
 from .transport import SlotAfterConnectAdapter, before_each_request
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ class SendflareClient:
             raise ValueError("api_token is required")
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
-        self.timeout = timeout
+        # Bounded like SENDFLARE['TIMEOUT']: inf would fail inside every request (OverflowError).
+        self.timeout: tuple[float, float] = Timeout().require("SendflareClient timeout", timeout)
         self.rate_limiter = rate_limiter
         self.retry = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
@@ -134,8 +136,11 @@ class SendflareClient:
 
     @classmethod
     def from_settings(cls, conf: SendflareSettings | None = None) -> SendflareClient:
-        """A new client configured by ``settings.SENDFLARE`` (or by ``conf``)."""
-        conf = conf or get_settings()
+        """A new client configured by ``settings.SENDFLARE`` (or by ``conf``).
+
+        Raises SendflareConfigurationError naming every invalid key of the settings.
+        """
+        conf = (conf or get_settings()).require_valid()
         return cls(
             conf.api_token,
             api_url=conf.api_url,
@@ -452,7 +457,8 @@ def _retry_after(response: requests.Response) -> float | None:
     """Retry-After as seconds: a number, or an HTTP date. None when absent or meaningless.
 
     A value that is not a finite number (``nan``, ``inf``) is ignored rather than trusted:
-    ``nan`` would otherwise become a retry without any wait.
+    ``nan`` would otherwise become a retry without any wait. One beyond ``MAX_RETRY_AFTER`` (a
+    day) counts as that: no clock needs to add ``1e300`` seconds to now.
     """
     value = response.headers.get("Retry-After")
     if not value:
@@ -462,14 +468,14 @@ def _retry_after(response: requests.Response) -> float | None:
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return min(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()), MAX_RETRY_AFTER)
 
 
 def _redirect_target(response: requests.Response) -> str:
@@ -577,7 +583,7 @@ def get_client(conf: SendflareSettings | None = None) -> SendflareClient:
 
     Sharing it shares the connection pool; the rate limiter is shared per account anyway.
     """
-    conf = conf or get_settings()
+    conf = (conf or get_settings()).require_valid()
     with _clients_lock:
         client = _clients.get(_client_key(conf))
         if client is None:

@@ -30,8 +30,10 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from .bounds import REQUEST_SECONDS, REQUESTS_PER_SECOND
 from .conf import SendflareSettings
 from .exceptions import SendflareConfigurationError
+from .retry import MAX_RETRY_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,9 @@ class RateLimiter(ABC):
     """Hands out request slots to at most ``rate`` requests per second."""
 
     def __init__(self, rate: float, key: str = "default") -> None:
-        if rate <= 0:
-            raise ValueError("rate must be > 0; use no limiter to turn limiting off")
-        self.rate = rate
+        # Bounded like RATE_LIMIT: 1e-300 would be a wait no clock can sleep, 1e309 (inf) a
+        # window of infinitely many sends. Use no limiter at all to turn limiting off.
+        self.rate = float(REQUESTS_PER_SECOND.require("The rate limiter's rate", rate))
         self.interval = (1.0 + JITTER_MARGIN) / rate
         self.key = key
         # The window of sends: any `window_count + 1` sends in a row span at least `window`.
@@ -63,7 +65,10 @@ class RateLimiter(ABC):
 
     @abstractmethod
     def pause(self, seconds: float) -> None:
-        """Hold every later slot back for ``seconds`` (the API said to slow down)."""
+        """Hold every later slot back for ``seconds`` (the API said to slow down).
+
+        ``seconds`` is at most ``MAX_RETRY_AFTER``: see ``pause_seconds()``.
+        """
 
     def confirm(self) -> float:
         """Record a send now if the last ``window`` seconds hold fewer than ``window_count``
@@ -95,6 +100,16 @@ class RateLimiter(ABC):
         return waited
 
 
+def pause_seconds(seconds: float) -> float:
+    """``seconds`` of a pause, refused when no clock can add it to now (``inf``, ``nan``) or
+    negative, and capped at ``MAX_RETRY_AFTER`` (what the client takes from a Retry-After)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"a pause is a number of seconds, not {seconds!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a pause must be a finite number of seconds >= 0, not {seconds!r}")
+    return min(float(seconds), MAX_RETRY_AFTER)
+
+
 class InProcessRateLimiter(RateLimiter):
     """Spaces requests of all threads of this process; the clock is injectable for tests."""
 
@@ -118,6 +133,7 @@ class InProcessRateLimiter(RateLimiter):
         return slot - now
 
     def pause(self, seconds: float) -> None:
+        seconds = pause_seconds(seconds)
         with self._lock:
             self._next_slot = max(self._next_slot, self._clock() + seconds)
 
@@ -218,6 +234,9 @@ class RedisRateLimiter(RateLimiter):
     ) -> None:
         super().__init__(rate, key)
         if client is None:
+            timeout = REQUEST_SECONDS.require(
+                "SENDFLARE['RATE_LIMITER_OPTIONS']['timeout']", timeout
+            )
             client = _redis_client(url, timeout)
         self._redis = client
         self._where = _describe_redis(client)
@@ -288,6 +307,7 @@ class RedisRateLimiter(RateLimiter):
             self._redis_failed(error)
 
     def pause(self, seconds: float) -> None:
+        seconds = pause_seconds(seconds)
         self._fallback.pause(seconds)
         if self._outage_since is not None:
             # Only reserve() tries Redis during an outage: it hands the local schedule over.

@@ -11,7 +11,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .bounds import RETRIES, RETRY_SECONDS
 from .exceptions import SendflareAPIError
+
+#: The longest wait a Retry-After is taken for, in seconds (a day: a daily quota's reset). A
+#: longer one is read as this: no request waits for it anyway (RETRY_MAX_TIME is at most an
+#: hour), and every number stays one a clock can add.
+MAX_RETRY_AFTER = 86_400.0
+#: Backoff doublings beyond this change nothing (``base * 2**64`` is past any cap), and
+#: ``2 ** attempt`` of a large attempt would not fit a float.
+_MAX_DOUBLINGS = 64
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,11 @@ class RetryPolicy:
     backoff_cap: float = 8.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # The same bounds as MAX_RETRIES and RETRY_MAX_TIME (the policy may be built by hand).
+        RETRIES.require("RetryPolicy.max_retries", self.max_retries)
+        RETRY_SECONDS.require("RetryPolicy.max_time", self.max_time)
+
     def should_retry(self, error: SendflareAPIError, *, attempt: int, idempotent: bool) -> bool:
         """Whether ``error``, raised by the ``attempt``-th try (1-based), deserves another."""
         if attempt > self.max_retries or not error.retryable:
@@ -39,7 +53,7 @@ class RetryPolicy:
     def delay(self, error: SendflareAPIError, *, attempt: int) -> float:
         """Seconds to wait before try ``attempt + 1``."""
         if error.retry_after is not None:
-            return max(0.0, error.retry_after)
+            return min(max(0.0, error.retry_after), MAX_RETRY_AFTER)
         return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng)
 
 
@@ -55,5 +69,5 @@ def backoff_delay(
     half: clients (or queue rows) that failed together do not come back together. Used by the
     HTTP retries (:class:`RetryPolicy`) and by the durable queue (:mod:`django_sendflare.queue`).
     """
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    ceiling = min(cap, base * (2 ** min(max(0, attempt - 1), _MAX_DOUBLINGS)))
     return (rng or _rng).uniform(ceiling / 2, ceiling)

@@ -4,7 +4,8 @@ A validator is called with the key, the configured value and the default, and re
 :class:`Problem` (as the system checks report it), or None. ``expected`` says in words what it
 accepts (in messages and in the settings reference), ``check_ids`` the check ids it can report,
 and ``clean`` turns a valid value into the one the settings object keeps (a float for a number, a
-plain dict for a mapping). The table of settings is in :mod:`.conf`.
+plain dict for a mapping). The table of settings is in :mod:`.conf`; the validators of numbers,
+and the bounds of each, are in :mod:`.bounds`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .exceptions import SendflareConfigurationError
 from .redaction import mask_url
 
 
@@ -57,13 +59,15 @@ class Validator:
             f"The default is {default!r}.",
         )
 
+    def require(self, name: str, value: Any) -> Any:
+        """``clean(value)``, or raise SendflareConfigurationError: "<name> must be <expected>".
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_integer(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        For a value that arrives at run time rather than from ``settings.SENDFLARE``.
+        """
+        if not self.accepts(value):
+            shown = f"a {type(value).__name__}" if self.secret else repr(value)
+            raise SendflareConfigurationError(f"{name} must be {self.expected}, not {shown}.")
+        return self.clean(value)
 
 
 @dataclass(frozen=True)
@@ -74,63 +78,6 @@ class Boolean(Validator):
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Integer(Validator):
-    """An int (not a bool) of at least ``minimum``."""
-
-    minimum: int = 0
-    expected: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.expected:
-            object.__setattr__(self, "expected", f"an integer >= {self.minimum}")
-
-    def accepts(self, value: Any) -> bool:
-        return _is_integer(value) and value >= self.minimum
-
-
-@dataclass(frozen=True)
-class Number(Validator):
-    """An int or float (not a bool), positive.
-
-    ``zero_allowed`` accepts 0 too ("0 turns it off"), ``none_allowed`` None ("None keeps them").
-    """
-
-    zero_allowed: bool = False
-    none_allowed: bool = False
-    expected: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.expected:
-            wording = "a number >= 0 (0 turns it off)" if self.zero_allowed else "a positive number"
-            if self.none_allowed:
-                wording += ", or None"
-            object.__setattr__(self, "expected", wording)
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.none_allowed
-        return _is_number(value) and (value >= 0 if self.zero_allowed else value > 0)
-
-    def clean(self, value: Any) -> float | None:
-        return None if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class Timeout(Validator):
-    """Seconds: one positive number for both, or a (connect, read) pair."""
-
-    expected: str = "a positive number of seconds or a (connect, read) pair of them"
-
-    def accepts(self, value: Any) -> bool:
-        pair = value if isinstance(value, (tuple, list)) else (value, value)
-        return len(pair) == 2 and all(_is_number(t) and t > 0 for t in pair)
-
-    def clean(self, value: Any) -> tuple[float, float]:
-        connect, read = value if isinstance(value, (tuple, list)) else (value, value)
-        return (float(connect), float(read))
 
 
 @dataclass(frozen=True)

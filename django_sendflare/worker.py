@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .conf import read_setting
+from .conf import get_settings
 from .contacts.outbox import DeliveryReport, Outcome, deliver_pending
 from .loop import Pass, WorkerLoop
 from .mail.drain import DrainReport, MailDrain
@@ -77,16 +77,17 @@ class Worker:
         purge: bool = True,
         on_report: Callable[[CycleReport], None] | None = None,
     ) -> None:
-        # Only the settings the worker itself needs, each validated on its own: settings.SENDFLARE
+        # Only the settings the worker itself needs, each strict on its own: settings.SENDFLARE
         # may have no API_TOKEN when every mailer's token is in MAILERS (the mail of mailer ""
         # and the contacts do need it, and say so when they are delivered).
+        conf = get_settings()
         self.stop = stop or threading.Event()
-        self.threads = threads or read_setting("MAX_CONCURRENT_REQUESTS")
+        self.threads = threads or conf.max_concurrent_requests
         self.interval = interval
         self.contact_users = contact_users
         if contacts is None:
             # Contacts are delivered when they are synced at all (an APP_ID is needed).
-            contacts = read_setting("SYNC_CONTACTS") and bool(read_setting("APP_ID"))
+            contacts = conf.sync_contacts and bool(conf.app_id)
         self.contacts = contacts
         self.purge = purge
         self.on_report = on_report

@@ -67,7 +67,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(RecipientState|NoneType|T|_ModelAdmin|ContactDict)"),
     # Internal classes that appear in public signatures; what they hold is documented in prose
     # (the settings reference, the client's keyword arguments), not as API.
-    (r"py:class", r"(django_sendflare\.(conf|retry)\.)?(SendflareSettings|RetryPolicy)"),
+    (r"py:class", r"(django_sendflare\.(conf(\.table)?|retry)\.)?(SendflareSettings|RetryPolicy)"),
     (r"py:class", r"(django_sendflare\.sandbox\.server\.)?SandboxHTTPServer"),
 ]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -15,6 +13,7 @@ from django_sendflare.exceptions import SendflareConfigurationError
 from .conftest import HAS_MAILERS
 
 TOKEN = "sf-secret-token-123"
+INF = float("inf")
 
 
 def ids(settings, settings_dict):
@@ -104,8 +103,11 @@ def test_a_missing_token_is_no_error_when_nothing_sends_with_it(settings):
     assert ids(settings, {"SYNC_CONTACTS": False}) == []
     # A token that is there but broken is still reported.
     assert ids(settings, {"API_TOKEN": " x\n"}) == ["sendflare.E001"]
-    # The contact sync sends with it.
+    # The contact sync sends with it (SYNC_CONTACTS is on by default)...
     assert ids(settings, {"SYNC_CONTACTS": True, "APP_ID": "1"}) == ["sendflare.E001"]
+    assert ids(settings, {"APP_ID": "1"}) == ["sendflare.E001"]
+    # ... once it records anything: without an APP_ID it does not (W100 says so).
+    assert ids(settings, {"SYNC_CONTACTS": True}) == []
 
 
 @pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS is new in Django 6.1")
@@ -149,10 +151,13 @@ def test_overrides_win_and_are_case_insensitive(settings):
 # The one table --------------------------------------------------------------------------------
 
 
-def test_every_row_of_the_table_is_a_field_of_the_settings_object():
-    derived = {"connect_timeout", "read_timeout"}
-    attributes = {s.attribute for s in SETTINGS} - {"timeout"}
-    assert {f.name for f in fields(SendflareSettings)} == attributes | derived
+def test_every_row_of_the_table_is_an_attribute_of_the_settings_object(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN}
+    conf = get_settings()
+    assert [s.key for s in SETTINGS] == [s.attribute.upper() for s in SETTINGS]
+    for setting in SETTINGS:
+        assert getattr(SendflareSettings, setting.attribute) is setting
+        getattr(conf, setting.attribute)  # every row has a value
 
 
 @pytest.mark.parametrize("key", [s.key for s in SETTINGS])
@@ -192,13 +197,113 @@ def test_limiter_options_are_not_in_repr(settings):
 
 def test_contact_settings_are_read_one_by_one_when_the_token_is_missing(settings):
     """A user save records changes without a token; an invalid SYNC_CONTACTS counts as off."""
-    from django_sendflare.contacts.config import adapter_path, recording_enabled
-
     settings.SENDFLARE = {"APP_ID": "app"}
-    assert recording_enabled()
+    assert get_settings().records_contacts
     settings.SENDFLARE = {"APP_ID": "app", "SYNC_CONTACTS": "no"}
-    assert not recording_enabled()
+    assert not get_settings().records_contacts
     settings.SENDFLARE = {"APP_ID": 123}
-    assert not recording_enabled()
+    assert not get_settings().records_contacts
     settings.SENDFLARE = {"CONTACT_ADAPTER": 5}
-    assert adapter_path() == "django_sendflare.contacts.adapter.ContactAdapter"
+    assert get_settings().contact_adapter_path == "django_sendflare.contacts.adapter.ContactAdapter"
+
+
+# One accessor --------------------------------------------------------------------------------
+
+
+def test_the_settings_are_built_once_and_again_only_when_they_change(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "RATE_LIMIT": 2}
+    first = get_settings()
+    assert get_settings() is first
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "RATE_LIMIT": 3}
+    assert get_settings() is not first and get_settings().rate_limit == 3
+
+
+def test_a_mailer_is_read_from_the_same_cache_and_follows_mailers(settings):
+    direct = "django_sendflare.backends.EmailBackend"
+    settings.SENDFLARE = {"API_TOKEN": TOKEN, "RATE_LIMIT": 2}
+    settings.MAILERS = {
+        "queue": {"BACKEND": "x.Queued", "OPTIONS": {"mailer": "bulk"}},
+        "bulk": {"BACKEND": direct, "OPTIONS": {"provider": "sendkit", "api_token": "b"}},
+    }
+    bulk = get_settings("bulk")
+    assert (bulk.api_url, bulk.rate_limit) == ("https://api.sendkit.best", 2)
+    assert get_settings("bulk") is bulk
+    assert get_settings("queue").api_url == "https://api.sendkit.best"
+    settings.MAILERS = {"bulk": {"BACKEND": direct, "OPTIONS": {"api_token": "b"}}}
+    assert get_settings("bulk").api_url == "https://api.sendflare.io"
+    with pytest.raises(SendflareConfigurationError, match="'queue', which is not in"):
+        get_settings("queue")
+
+
+def test_a_user_save_reads_the_cached_settings(settings, monkeypatch, django_user_model, db):
+    """Saving a user used to validate seven settings one by one; now it reads one object."""
+    from django_sendflare import conf
+
+    builds = []
+    build = conf._build
+    monkeypatch.setattr(conf, "_build", lambda *a: builds.append(a) or build(*a))
+    settings.SENDFLARE = {"APP_ID": "app"}
+    user = django_user_model.objects.create(username="u", email="u@example.com")
+    user.email = "v@example.com"
+    user.save()
+    assert len(builds) == 1
+
+
+def test_each_key_is_strict_on_its_own_and_require_valid_names_every_bad_one(settings):
+    settings.SENDFLARE = {"RATE_LIMIT": INF, "APP_ID": "app", "MAX_RETRIES": "3"}
+    conf = get_settings()  # never raises for a bad value: it records it
+    assert (conf.app_id, conf.sync_contacts) == ("app", True)
+    with pytest.raises(SendflareConfigurationError, match=r"SENDFLARE\['RATE_LIMIT'\].*E004"):
+        conf.rate_limit  # noqa: B018
+    with pytest.raises(SendflareConfigurationError) as excinfo:
+        conf.require_valid()
+    assert all(key in str(excinfo.value) for key in ("API_TOKEN", "RATE_LIMIT", "MAX_RETRIES"))
+    assert conf.value_or("RATE_LIMIT", 0) == 0  # the one tolerant read, said out loud
+    assert conf.value_or("APP_ID", None) == "app"
+
+
+def test_the_settings_object_is_frozen(settings):
+    settings.SENDFLARE = {"API_TOKEN": TOKEN}
+    with pytest.raises(AttributeError, match="frozen"):
+        get_settings().rate_limit = 9  # type: ignore[misc]
+
+
+def test_a_sendflare_that_is_no_dict_fails_no_user_save(settings, django_user_model, db):
+    from django_sendflare.models import ContactChange
+
+    settings.SENDFLARE = "token"
+    conf = get_settings()
+    assert not conf.records_contacts
+    with pytest.raises(SendflareConfigurationError, match="must be a dict"):
+        conf.app_id  # noqa: B018
+    django_user_model.objects.create(username="u", email="u@example.com")
+    assert not ContactChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_needs_no_sendflare_token_when_its_mailer_has_one(
+    sendflare_sandbox, settings, capsys
+):
+    """Built by hand, so that it runs before Django 6.1 too: MAILERS is only read here."""
+    from django.core.mail import EmailMessage
+
+    from django_sendflare.backends import QueuedEmailBackend
+    from django_sendflare.models import QueuedRecipient
+
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django_sendflare.backends.QueuedEmailBackend",
+            "OPTIONS": {"mailer": "transactional"},
+        },
+        "transactional": {
+            "BACKEND": "django_sendflare.backends.EmailBackend",
+            "OPTIONS": {"api_url": sendflare_sandbox.url, "api_token": sendflare_sandbox.token},
+        },
+    }
+    settings.SENDFLARE = {"RATE_LIMIT": 0, "MAIL_MAX_ATTEMPTS": 3}
+    backend = QueuedEmailBackend(alias="default", mailer="transactional")
+    EmailMessage("S", "B", "f@example.com", ["a@example.com"], connection=backend).send()
+    call_command("sendflare_worker", "--once")
+    assert [m["to"] for m in sendflare_sandbox.messages()] == ["a@example.com"]
+    assert "1 sent" in capsys.readouterr().out
+    assert QueuedRecipient.objects.get().state == "sent"

@@ -145,8 +145,7 @@ def test_a_batch_with_one_failure_sends_the_rest_and_says_which(sandbox):
     message = EmailMessage(
         "S", "B", "f@example.com", ["a@example.com", "b@example.com", "c@example.com"]
     )
-    backend = EmailBackend()
-    backend.conf = backend.conf.__class__(**{**backend.conf.__dict__, "max_concurrent_requests": 1})
+    backend = EmailBackend(max_concurrent_requests=1)
     with pytest.raises(exc.SendflareAmbiguousError) as excinfo:
         backend.send_messages([message])
     (status,) = excinfo.value.message_statuses

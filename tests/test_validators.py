@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from django_sendflare.bounds import Integer, Number, Timeout
 from django_sendflare.validators import (
     ApiUrl,
     Boolean,
     Choice,
     DottedPath,
-    Integer,
-    Number,
     OptionalText,
     Options,
-    Timeout,
     Token,
     Validator,
 )

@@ -19,9 +19,9 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from .. import task_hooks
+from ..conf import get_settings
 from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
-from .config import enqueue_task_enabled, recording_enabled
 from .state import user_key
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def user_pre_save(
     **kwargs: Any,
 ) -> None:
     """Read the address the user has in the database, to detect an email change."""
-    if raw or instance._state.adding or instance.pk is None or not recording_enabled():
+    if raw or instance._state.adding or instance.pk is None or not get_settings().records_contacts:
         return
     adapter = get_adapter()
     field = sender.get_email_field_name()  # type: ignore[attr-defined]
@@ -76,7 +76,7 @@ def user_post_save(
 ) -> None:
     """Record the save in the outbox (same transaction)."""
     previous = instance.__dict__.pop(_PREVIOUS, "")
-    if raw or not recording_enabled():
+    if raw or not get_settings().records_contacts:
         return
     adapter = get_adapter()
     if not _tracked(adapter, update_fields):
@@ -97,7 +97,7 @@ def user_post_delete(
     sender: type[Model], instance: Model, using: str | None = None, **kwargs: Any
 ) -> None:
     """Record the deletion with the address the user had (the row is gone, the instance is not)."""
-    if not recording_enabled():
+    if not get_settings().records_contacts:
         return
     from .outbox import record_change
 
@@ -111,7 +111,7 @@ def user_post_delete(
 
 
 def _enqueue_on_commit(instance: Model, using: str | None) -> None:
-    if not enqueue_task_enabled():
+    if not get_settings().enqueues_contact_task:
         return
     key = user_key(instance)
 
@@ -131,4 +131,3 @@ def connect_receivers() -> None:
     post_delete.connect(
         user_post_delete, sender=user_model, dispatch_uid=f"{_DISPATCH}.post_delete"
     )
-    from . import checks  # noqa: F401 - registers the contact checks

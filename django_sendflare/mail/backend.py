@@ -31,11 +31,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from .. import task_hooks
 from ..accept import Acceptance, backend_options, backend_settings, base_arguments
-from ..conf import SendflareSettings
+from ..conf import MAILER_OPTION, SendflareSettings, get_settings
 from ..exceptions import SendflareConfigurationError
 from ..results import RecipientStatus
 from .enqueue import store_messages
-from .mailers import MAILER_OPTION, settings_for
 from .models import MAILER_MAX_LENGTH
 
 
@@ -87,7 +86,7 @@ class QueuedEmailBackend(BaseEmailBackend):
         #: one, so that ``settings.SENDFLARE`` needs no token of its own.
         self.conf: SendflareSettings
         if target:
-            self.conf = settings_for(self.mailer)
+            self.conf = get_settings(self.mailer).require_valid()
         else:
             self.conf = backend_settings(known)
         self.acceptance = Acceptance(self, self.conf)

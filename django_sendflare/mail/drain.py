@@ -23,11 +23,10 @@ from django.db import connections
 from django.db.models import QuerySet
 
 from ..client import SendflareClient, get_client
-from ..conf import read_setting
+from ..conf import get_settings
 from ..exceptions import SendflareConfigurationError
 from ..queue import Lease, LeaseLost, WorkQueue
 from .delivery import MessageDelivery, MessageResult
-from .mailers import settings_for
 from .models import QueuedMessage
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def mail_queue(using: str | None = None) -> WorkQueue[QueuedMessage]:
     """The generic queue's operations on the mail queue."""
-    return WorkQueue(QueuedMessage, max_attempts=read_setting("MAIL_MAX_ATTEMPTS"), using=using)
+    return WorkQueue(QueuedMessage, max_attempts=get_settings().mail_max_attempts, using=using)
 
 
 @dataclass
@@ -101,7 +100,7 @@ class MailDrain:
         message_ids: Iterable[int] | None = None,
         client: SendflareClient | None = None,
     ) -> None:
-        self.threads = threads or read_setting("MAX_CONCURRENT_REQUESTS")
+        self.threads = threads or get_settings().max_concurrent_requests
         self.stop = stop or threading.Event()
         self.message_ids = list(message_ids) if message_ids is not None else None
         self.queue = mail_queue()
@@ -180,5 +179,5 @@ class MailDrain:
         with self._lock:
             client = self._clients.get(mailer)
             if client is None:
-                client = self._clients[mailer] = get_client(settings_for(mailer))
+                client = self._clients[mailer] = get_client(get_settings(mailer))
             return client

@@ -13,7 +13,8 @@ import logging
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..conf import read_setting
+from ..bounds import PURGE_DAYS
+from ..conf import get_settings
 from ..queue import QueueItem, db_alias
 from .models import QueuedMessage, QueuedRecipient
 
@@ -37,7 +38,10 @@ def purge_sent_mail(
 
     Returns 0 without deleting anything when the retention is None (keep everything).
     """
-    days = read_setting("MAIL_RETENTION_DAYS") if days is None else days
+    if days is None:
+        days = get_settings().mail_retention_days
+    else:  # bounded like MAIL_RETENTION_DAYS: the cut-off must remain a date
+        days = PURGE_DAYS.require("purge_sent_mail(days=...)", days)
     if days is None:
         return 0
     using = db_alias(QueuedMessage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_sendflare.contacts.checks import check_contacts
+from django_sendflare.checks import check_contacts
 
 
 def ids(settings: Any, **overrides: Any) -> list[str]:

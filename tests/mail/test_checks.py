@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from django_sendflare import task_hooks, tasks
-from django_sendflare.mail.checks import check_queued_sending
+from django_sendflare.checks import check_queued_sending
 
 from ..conftest import HAS_MAILERS
 

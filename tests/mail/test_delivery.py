@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from django_sendflare import exceptions as exc
 from django_sendflare.client import SendflareClient, get_client
+from django_sendflare.conf import get_settings
 from django_sendflare.mail.delivery import MessageDelivery
 from django_sendflare.mail.drain import mail_queue
-from django_sendflare.mail.mailers import settings_for
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.outcomes import Outcome, outcome_of
 from django_sendflare.signals import post_send
@@ -24,7 +24,7 @@ FIVE = [f"r{i}@example.com" for i in range(5)]
 def deliver(message: QueuedMessage, **kwargs):
     """One delivery run of a message (claimed by the test: no other worker runs)."""
     message.refresh_from_db()
-    conf = settings_for(message.mailer)
+    conf = get_settings(message.mailer)
     return MessageDelivery(message, client=get_client(conf), queue=mail_queue(), **kwargs).run()
 
 

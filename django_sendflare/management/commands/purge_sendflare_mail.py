@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from ...conf import read_setting
+from ...bounds import PURGE_DAYS
+from ...conf import get_settings
 from ...mail.purge import purge_sent_mail
+from ..options import check_option
 
 
 class Command(BaseCommand):
@@ -23,9 +25,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["days"]
-        if days is not None and days < 0:
-            raise CommandError("--days must be >= 0.", returncode=2)
-        if days is None and read_setting("MAIL_RETENTION_DAYS") is None:
+        if days is not None:
+            days = check_option("--days", days, PURGE_DAYS)
+        if days is None and get_settings().mail_retention_days is None:
             self.stdout.write("MAIL_RETENTION_DAYS is None: sent mail is kept; nothing purged.")
             return
         count = purge_sent_mail(days=days, dry_run=options["dry_run"])

@@ -8,9 +8,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from ...bounds import CONCURRENT_REQUESTS, POLL_SECONDS
 from ...exceptions import SendflareConfigurationError
 from ...loop import stop_on_signals
 from ...worker import DEFAULT_INTERVAL, CycleReport, Worker
+from ..options import check_option
 
 _STOPPING = "Stopping after the requests in flight..."
 
@@ -44,10 +46,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["threads"] is not None and options["threads"] < 1:
-            raise CommandError("--threads must be >= 1.", returncode=2)
-        if options["interval"] <= 0:
-            raise CommandError("--interval must be > 0.", returncode=2)
+        if options["threads"] is not None:
+            check_option("--threads", options["threads"], CONCURRENT_REQUESTS)
+        check_option("--interval", options["interval"], POLL_SECONDS)
         stop = threading.Event()
         try:
             worker = Worker(

@@ -15,10 +15,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ...bounds import MAX_ROWS_PER_QUERY, POLL_SECONDS
 from ...client import MAX_PAGE_SIZE
 from ...contacts import outbox, services, sync, watch
 from ...exceptions import SendflareConfigurationError
 from ...loop import stop_on_signals
+from ..options import check_option
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -29,8 +31,11 @@ def parse_since(value: str) -> datetime.datetime:
     value = value.strip()
     match = _DURATION.match(value)
     if match:
-        delta = datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return timezone.now() - delta
+        try:
+            delta = datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return timezone.now() - delta
+        except OverflowError:  # before year 1: no date at all
+            raise ValueError(value) from None
     moment = parse_datetime(value)
     if moment is None:
         day = parse_date(value)
@@ -116,13 +121,15 @@ class Command(BaseCommand):
             raise CommandError("--force only makes sense with --prune.", returncode=2)
         for name, low, high in (
             ("page_size", 1, MAX_PAGE_SIZE),
-            ("chunk_size", 1, None),
-            ("batch_size", 1, None),
+            # Rows per query: a LIMIT the database must hold (10**30 fails inside the driver).
+            ("chunk_size", 1, MAX_ROWS_PER_QUERY),
+            ("batch_size", 1, MAX_ROWS_PER_QUERY),
         ):
             value = options[name]
             if value < low or (high is not None and value > high):
                 bound = f"{low}-{high}" if high else f">= {low}"
                 raise CommandError(f"--{name.replace('_', '-')} must be {bound}.", returncode=2)
+        check_option("--interval", options["interval"], POLL_SECONDS)
         try:
             if options["watch"]:
                 self._watch(options)
