@@ -30,6 +30,7 @@ from django_sendflare.sandbox.faults import (
 from django_sendflare.sandbox.ratelimit import SlidingWindowLimiter
 from django_sendflare.sandbox.store import Contact, LogEntry, Message, Store, contact_key
 from django_sendflare.sandbox.validation import (
+    DEFAULT_CONTACT_STATUS,
     ContactPayload,
     InvalidRequest,
     parse_contact,
@@ -156,7 +157,12 @@ def json_response(
     return SandboxResponse(
         status=status,
         body=env.to_json_bytes(value),
-        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            # Stored text comes back in these bodies: no browser may take one for a page.
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
     )
 
 
@@ -198,6 +204,7 @@ class Sandbox:
         # Keep the seed picked at start (when none was given), so that a reset replays the run.
         self._start_faults = copy.deepcopy(self._faults.settings)
         self._allowed = frozenset(sender.lower() for sender in self.config.allowed_senders)
+        self._day = ""
 
     # -- the API ----------------------------------------------------------------------------
 
@@ -315,39 +322,50 @@ class Sandbox:
                 body=message.body,
                 ts=int(self._wall_clock() * 1000),
                 token_hint=_token_hint(token),
+                lists=message.lists,
             )
         )
 
     def _today(self) -> str:
         now = datetime.datetime.fromtimestamp(self._wall_clock(), tz=datetime.timezone.utc)
-        return now.date().isoformat()
+        day = now.date().isoformat()
+        # One string per day, shared by every contact saved that day (a million contacts would
+        # otherwise hold two million copies of it).
+        if day != self._day:
+            self._day = day
+        return self._day
 
     def _list_contacts(self, query: str) -> dict[str, Any]:
         params = parse_list_query(query)
-        contacts = list(self._store.contacts.get(params.app_id, {}).values())
+        book = self._store.contacts.get(params.app_id)
+        total = len(book) if book is not None else 0
         start = (params.page - 1) * params.page_size
-        page = contacts[start : start + params.page_size]
+        page = book.page(start, params.page_size) if book is not None else []
         return {
-            "total": len(contacts),
+            "total": total,
             # The document says "total"; the providers' SDKs read "totalCount". Send both.
-            "totalCount": len(contacts),
+            "totalCount": total,
             "page": params.page,
             "pageSize": params.page_size,
             "list": [contact.to_api() for contact in page],
         }
 
     def _save_contact(self, payload: ContactPayload) -> None:
-        contacts = self._store.contacts.setdefault(payload.app_id, {})
+        book = self._store.book(payload.app_id)
         key = contact_key(payload.email)
         today = self._today()
-        existing = contacts.get(key)
+        existing = book.get(key)
         if existing is None:
-            contacts[key] = Contact(
-                email=payload.email,
-                status=payload.status,
-                register_date=today,
-                last_active_time=today,
-                data=dict(payload.data),
+            book.add(
+                key,
+                Contact(
+                    email=payload.email,
+                    status=payload.status or DEFAULT_CONTACT_STATUS,
+                    register_date=today,
+                    last_active_time=today,
+                    data=dict(payload.data),
+                    status_defaulted=payload.status is None,
+                ),
             )
             return
         # appId, emailAddress and status take effect on create only: an update merges data.
@@ -357,7 +375,7 @@ class Sandbox:
     def _delete_contact(self, query: str) -> None:
         params = parse_delete_query(query)
         # Deleting a contact that does not exist succeeds: a retried delete must not fail.
-        self._store.contacts.get(params.app_id, {}).pop(contact_key(params.email), None)
+        self._store.remove(params.app_id, params.email)
 
     def _error(
         self, code: int, request_id: str, detail: str, status: int | None = None
@@ -426,7 +444,12 @@ class Sandbox:
     def contacts(self, app_id: str) -> list[dict[str, Any]]:
         """The contacts of one appId, in creation order, as the list endpoint shows them."""
         with self._lock:
-            return [c.to_api() for c in self._store.contacts.get(app_id, {}).values()]
+            return [c.to_api() for c in self._store.contacts.get(app_id, ())]
+
+    def contact_records(self, app_id: str) -> list[dict[str, Any]]:
+        """:meth:`contacts`, plus ``statusDefaulted`` (created without a status) for each."""
+        with self._lock:
+            return [c.to_inspection() for c in self._store.contacts.get(app_id, ())]
 
     def app_ids(self) -> list[str]:
         """Every appId that has (or had) contacts."""
@@ -470,7 +493,7 @@ class Sandbox:
             if app_id is None:
                 count = sum(len(c) for c in self._store.contacts.values())
             else:
-                count = len(self._store.contacts.get(app_id, {}))
+                count = len(self._store.contacts.get(app_id, ()))
             self._store.clear_contacts(app_id)
             return count
 
@@ -480,7 +503,7 @@ class Sandbox:
         Returns False when the appId has no contact at that address (compared like the API does).
         """
         with self._lock:
-            contact = self._store.contacts.get(app_id, {}).get(contact_key(email))
+            contact = self._store.find(app_id, email)
             if contact is None:
                 return False
             contact.status = "Unsubscribed"
@@ -493,7 +516,7 @@ class Sandbox:
         Returns False when the appId has no contact at that address.
         """
         with self._lock:
-            return self._store.contacts.get(app_id, {}).pop(contact_key(email), None) is not None
+            return self._store.remove(app_id, email)
 
     def clear_requests(self) -> int:
         """Forget the request log; return how many entries there were."""
