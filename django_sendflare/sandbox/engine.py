@@ -446,10 +446,20 @@ class Sandbox:
         with self._lock:
             return [c.to_api() for c in self._store.contacts.get(app_id, ())]
 
-    def contact_records(self, app_id: str) -> list[dict[str, Any]]:
-        """:meth:`contacts`, plus ``statusDefaulted`` (created without a status) for each."""
+    def contact_records(self, app_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """:meth:`contacts` (the first ``limit`` only, if given), each with ``statusDefaulted``
+        (created without a status)."""
         with self._lock:
-            return [c.to_inspection() for c in self._store.contacts.get(app_id, ())]
+            book = self._store.contacts.get(app_id)
+            if book is None:
+                return []
+            chosen = book if limit is None else book.page(0, limit)
+            return [c.to_inspection() for c in chosen]
+
+    def contact_count(self, app_id: str) -> int:
+        """How many contacts one appId has."""
+        with self._lock:
+            return len(self._store.contacts.get(app_id, ()))
 
     def app_ids(self) -> list[str]:
         """Every appId that has (or had) contacts."""

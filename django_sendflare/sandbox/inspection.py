@@ -75,8 +75,10 @@ def _page(
         return _html(200, pages.message_page(message, base))
     if rest == "contacts":
         app_ids = [params["appId"]] if params.get("appId") else sandbox.app_ids()
-        records = {a: sandbox.contact_records(a) for a in app_ids}
-        return _html(200, pages.contacts_page(records, base))
+        # A page a browser can show: the first rows of each appId, and how many there are.
+        shown = {a: sandbox.contact_records(a, limit=pages.MAX_CONTACT_ROWS) for a in app_ids}
+        totals = {a: sandbox.contact_count(a) for a in app_ids}
+        return _html(200, pages.contacts_page(shown, base, totals))
     return _html(404, pages.not_found(base))
 
 

@@ -35,6 +35,9 @@ iframe{width:100%;height:28rem;border:1px solid #ccc}.muted{color:#777}
 .mark{color:#b00;font-family:monospace}
 """
 
+#: Rows of one appId on the contacts page: a million would make a page no browser can show.
+MAX_CONTACT_ROWS = 1000
+
 #: The address lists a send may carry besides ``to``, with their labels.
 _LISTS = (("cc", "Cc"), ("bcc", "Bcc"), ("replyTo", "Reply-To"))
 
@@ -118,8 +121,10 @@ def message_page(message: dict[str, Any], base: str) -> str:
     return _page(message["subject"], base, content)
 
 
-def contacts_page(apps: dict[str, list[dict[str, Any]]], base: str) -> str:
-    """The contacts of every appId."""
+def contacts_page(
+    apps: dict[str, list[dict[str, Any]]], base: str, totals: dict[str, int] | None = None
+) -> str:
+    """The contacts of every appId (``totals``: how many each has, when more are not shown)."""
     if not apps:
         return _page("Contacts", base, "<p>No contacts yet.</p>")
     sections = []
@@ -132,8 +137,15 @@ def contacts_page(apps: dict[str, list[dict[str, Any]]], base: str) -> str:
             "<tr>" + "".join(f"<td>{_cell(c, name)}</td>" for name in columns) + "</tr>"
             for c in contacts
         )
+        total = (totals or {}).get(app_id, len(contacts))
+        more = (
+            f"<p class='muted'>The first {len(contacts):,} of {total:,}: the list endpoint and "
+            "the inspection API give them all.</p>"
+            if total > len(contacts)
+            else ""
+        )
         sections.append(
-            f"<h2>appId {escape(app_id)} ({len(contacts)})</h2><table><tr>{head}</tr>{rows}</table>"
+            f"<h2>appId {escape(app_id)} ({total:,})</h2>{more}<table><tr>{head}</tr>{rows}</table>"
         )
     return _page("Contacts", base, "".join(sections) or "<p>No contacts yet.</p>")
 

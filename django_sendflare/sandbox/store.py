@@ -111,6 +111,8 @@ class ContactBook:
 
     def add(self, key: str, contact: Contact) -> None:
         """Add a new contact at the end of the order."""
+        if key == contact.email:
+            key = contact.email  # one string for both: most addresses are lower case already
         self._by_key[key] = contact
         self._order = None
 
