@@ -183,3 +183,16 @@ def test_no_request_breaks_a_later_page(path: str, changes: dict[str, Any]) -> N
     assert status in (200, 400)
     assert answer["code"] == (0 if status == 200 else 100033)
     assert_everything_still_answers(sandbox)
+
+
+@pytest.mark.parametrize(
+    "settings_json",
+    ['{"latency": 1e999}', '{"jitter": NaN}', '{"slow": 3601}', '{"rates": {"503": NaN}}'],
+)
+def test_a_delay_no_clock_can_wait_is_refused(sandbox: Sandbox, settings_json: str) -> None:
+    # time.sleep() raises on NaN and infinity: accepted, every later API call would be a 500.
+    response = handle_inspection(sandbox, "PUT", "api/faults", "", raw(settings_json), "/")
+    assert response.status == 400
+    assert "finite number" in response.json()["error"] or "at most 3600" in response.json()["error"]
+    status, answer = api(sandbox, "POST", "/v1/send", json.dumps(MESSAGE).encode())
+    assert (status, answer["code"]) == (200, 0)
