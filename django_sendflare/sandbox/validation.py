@@ -173,15 +173,22 @@ def _parse_birthday(value: str) -> str:
 
 def _parse_vip_level(value: Any) -> int:
     # Typed record<string, string>, yet documented as a number and sent as 1 in the example.
+    # Bounded to 64 bits (the Go SDK's int): Python's int has no limit of its own, and text of
+    # more than 4,300 digits could not even be converted.
+    number: int | None = None
     if isinstance(value, bool):
-        raise InvalidRequest("'data.vipLevel' must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value.strip())
-    raise InvalidRequest("'data.vipLevel' must be a whole number (or a string of digits)")
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
+        number = int(value.strip())
+    if number is None or not -(2**63) <= number < 2**63:
+        raise InvalidRequest(
+            "'data.vipLevel' must be a whole number (or a string of digits) of 64 bits"
+        )
+    return number
 
 
 def parse_contact_data(data: Any) -> dict[str, str | int]:
@@ -236,11 +243,14 @@ def _positive_int(params: dict[str, str], name: str, default: int, maximum: int 
     # Absent, empty and 0 all mean the default: the Go, Java and C# SDKs send page=0&pageSize=0
     # when their caller gives no page.
     raw = params.get(name, "")
-    if raw == "" or (raw.isascii() and raw.isdigit() and int(raw) == 0):
+    if raw == "":
         return default
-    if not re.fullmatch(r"\d+", raw):
-        raise InvalidRequest(f"'{name}' must be a whole number")
+    # ASCII digits only, at most 9 of them: int() of thousands of digits raises.
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise InvalidRequest(f"'{name}' must be a whole number below 1,000,000,000")
     value = int(raw)
+    if value == 0:
+        return default
     if value < 1 or (maximum is not None and value > maximum):
         bound = f"between 1 and {maximum}" if maximum is not None else "at least 1"
         raise InvalidRequest(f"'{name}' must be {bound}")

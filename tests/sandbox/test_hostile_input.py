@@ -196,3 +196,21 @@ def test_a_delay_no_clock_can_wait_is_refused(sandbox: Sandbox, settings_json: s
     assert "finite number" in response.json()["error"] or "at most 3600" in response.json()["error"]
     status, answer = api(sandbox, "POST", "/v1/send", json.dumps(MESSAGE).encode())
     assert (status, answer["code"]) == (200, 0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["appId=a&page=" + "9" * 5000, "appId=a&pageSize=" + "0" * 5000, "appId=a&page=%D9%A3"],
+    ids=["5000-digit-page", "5000-zero-pageSize", "arabic-indic-digit"],
+)
+def test_a_page_number_int_cannot_hold_is_refused(sandbox: Sandbox, query: str) -> None:
+    status, answer = api(sandbox, "GET", "/v1/contact", query=query)
+    assert (status, answer["code"]) == (400, 100033)
+
+
+@pytest.mark.parametrize("vip", ["9" * 5000, 2**63, -(2**63) - 1, 1e300])
+def test_a_vip_level_beyond_64_bits_is_refused(sandbox: Sandbox, vip: object) -> None:
+    body = json.dumps({**CONTACT, "data": {"vipLevel": vip}}).encode()
+    status, answer = api(sandbox, "POST", "/v1/contact", body)
+    assert (status, answer["code"]) == (400, 100033)
+    assert_everything_still_answers(sandbox)
