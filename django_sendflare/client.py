@@ -547,6 +547,13 @@ def parse_envelope(response: requests.Response) -> APIResponse:
 
 
 def _contact_page(response: APIResponse) -> ContactPage:
+    """Read one page of the list in any shape the documents or the official SDKs show.
+
+    The list is ``data.list`` (the document) or ``data`` itself (the Go and C# SDKs' models);
+    the count is ``data.total`` (the document) or ``data.totalCount`` (every SDK), a number or
+    a string of digits. Without a count, :meth:`SendflareClient.iter_contacts` stops at a short
+    page.
+    """
     data = response.data
 
     def bad(what: str) -> SendflareBadResponse:
@@ -556,22 +563,40 @@ def _contact_page(response: APIResponse) -> ContactPage:
             status_code=response.status_code,
         )
 
-    if not isinstance(data, dict):
-        raise bad("data is not an object")
-    contacts = data.get("list")
-    if contacts is None:
-        contacts = []
+    if isinstance(data, list):
+        contacts: Any = data
+        total: Any = None
+    elif isinstance(data, dict):
+        contacts = data.get("list")
+        if contacts is None:
+            contacts = []
+        total = data.get("total")
+        if total is None:
+            total = data.get("totalCount")
+    else:
+        raise bad("data is neither an object nor a list")
     if not isinstance(contacts, list) or not all(
         isinstance(c, dict) and isinstance(c.get("emailAddress"), str) for c in contacts
     ):
         raise bad("list is not a list of contacts with an emailAddress")
-    total = data.get("total", data.get("totalCount"))
-    if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
-        try:
-            total = int(total)
-        except (TypeError, ValueError):
-            raise bad(f"total is {total!r}") from None
+    if total is not None:
+        total = _count(total)
+        if total is None:
+            raise bad(f"total is {data.get('total', data.get('totalCount'))!r}")
     return ContactPage(contacts=contacts, total=total, request_id=response.request_id)
+
+
+def _count(value: Any) -> int | None:
+    """A count given as a number or as a string of digits; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
+        return int(value.strip())
+    return None
 
 
 _clients: dict[tuple[Any, ...], SendflareClient] = {}

@@ -298,7 +298,15 @@ def test_iter_contacts_without_total_stops_at_a_short_page(client):
 
 @pytest.mark.parametrize(
     "data",
-    [None, [], {"list": "nope"}, {"list": [{"status": "Confirmed"}]}, {"list": [], "total": "x"}],
+    [
+        None,
+        "text",
+        [{"status": "Confirmed"}],
+        {"list": "nope"},
+        {"list": [{"status": "Confirmed"}]},
+        {"list": [], "total": "x"},
+        {"list": [], "totalCount": True},
+    ],
 )
 @responses.activate
 def test_contact_list_of_the_wrong_shape_is_a_clear_error(client, data):

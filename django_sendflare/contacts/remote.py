@@ -16,6 +16,7 @@ listing cannot answer.
 
 from __future__ import annotations
 
+import decimal
 import logging
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -37,18 +38,38 @@ _ISO_DATE = re.compile(r"^\d{4}-(\d{2})-(\d{2})")
 Facts = dict[str, "RemoteContact | None"]
 
 
+#: Fields whose values are numbers, whether the API lists them as JSON numbers or as strings.
+_NUMERIC_FIELDS = frozenset({"vipLevel", "amount"})
+
+
 def comparable(name: str, value: Any) -> str:
     """A remote or local data value in the form both sides are compared in.
 
     The API documents ``birthday`` as DD/MM yet its example returns 1990-01-01: both mean the
-    same day of the year. Numbers come back as numbers (``vipLevel``): compared as text.
+    same day of the year. ``vipLevel`` is a number in the document's example and a string in
+    the SDKs' models, and ``amount`` a string of a number: 2, 2.0, "2" and "02" are one value,
+    as are 9.5 and "9.50".
     """
     text = format_value(name, value)
     if name == "birthday":
         match = _ISO_DATE.match(text)
         if match:
             return f"{match.group(2)}/{match.group(1)}"
+    if name in _NUMERIC_FIELDS:
+        return _number_text(text)
     return text
+
+
+def _number_text(text: str) -> str:
+    """A number's shortest plain form ("9.50" -> "9.5"); other text unchanged."""
+    try:
+        number = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return text
+    # A huge exponent ("1e999999999") would expand to a billion digits: keep such text as is.
+    if not number.is_finite() or abs(number.adjusted()) > 40:
+        return text
+    return format(number.normalize(), "f")
 
 
 @dataclass(frozen=True, slots=True)

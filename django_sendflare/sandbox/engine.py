@@ -9,27 +9,29 @@ invalid sending domain, sender allow-list, daily quota.
 
 from __future__ import annotations
 
-import copy
-import datetime
 import hmac
-import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from django_sendflare.sandbox import envelope as env
+from django_sendflare.sandbox.exchange import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_RATE_LIMIT,
+    SandboxConfig,
+    SandboxRequest,
+    SandboxResponse,
+    json_response,
+)
 from django_sendflare.sandbox.faults import (
     DROP_KINDS,
     UNPROCESSED_KINDS,
-    FaultPlan,
-    FaultSettings,
 )
-from django_sendflare.sandbox.ratelimit import SlidingWindowLimiter
-from django_sendflare.sandbox.store import Contact, LogEntry, Message, Store, contact_key
+from django_sendflare.sandbox.state import SandboxState
+from django_sendflare.sandbox.store import Contact, LogEntry, Message, contact_key
 from django_sendflare.sandbox.validation import (
+    DEFAULT_CONTACT_STATUS,
     ContactPayload,
     InvalidRequest,
     parse_contact,
@@ -39,10 +41,17 @@ from django_sendflare.sandbox.validation import (
     parse_send,
 )
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_RATE_LIMIT",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxRequest",
+    "SandboxResponse",
+    "json_response",
+]
 
-DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
-DEFAULT_RATE_LIMIT = 5
+logger = logging.getLogger(__name__)
 
 #: The documented endpoints and their methods.
 API_ROUTES: dict[str, tuple[str, ...]] = {
@@ -71,95 +80,6 @@ ACCOUNT_STATE_CODES: dict[str, tuple[int, bool]] = {
 }
 
 
-@dataclass
-class SandboxConfig:
-    """Everything fixed at start; faults can also be changed at run time."""
-
-    #: The only Bearer token accepted; None accepts any non-empty token.
-    token: str | None = None
-    #: Accepted requests per second per token, all endpoints together; 0 turns the limit off.
-    rate_limit: int = DEFAULT_RATE_LIMIT
-    #: Largest ``POST /v1/send`` request body, in bytes, before code 100023.
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    #: Sender addresses accepted by ``/v1/send`` (case-insensitive); empty accepts any sender.
-    allowed_senders: tuple[str, ...] = ()
-    #: Accepted sends per token per UTC day before code 100031; 0 turns the quota off.
-    daily_quota: int = 0
-    #: Answer service errors with HTTP 200 (envelope only) instead of 4xx.
-    errors_as_http_200: bool = False
-    #: Faults injected from the start (and restored by a reset).
-    faults: FaultSettings = field(default_factory=FaultSettings)
-
-    def __post_init__(self) -> None:
-        """Validate, raising ValueError with a readable message."""
-        if self.token is not None and not self.token.strip():
-            raise ValueError("token must be non-empty (or None to accept any token)")
-        for name in ("rate_limit", "max_message_size", "daily_quota"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0")
-        self.allowed_senders = tuple(self.allowed_senders)
-
-    def describe(self) -> dict[str, Any]:
-        """Return a JSON summary (the token itself is not shown)."""
-        return {
-            "tokenRequired": self.token is not None,
-            "rateLimit": self.rate_limit,
-            "maxMessageSize": self.max_message_size,
-            "allowedSenders": list(self.allowed_senders),
-            "dailyQuota": self.daily_quota,
-            "errorsAsHttp200": self.errors_as_http_200,
-        }
-
-
-@dataclass(frozen=True)
-class SandboxRequest:
-    """One HTTP request, as a front end received it (``path`` without any mount prefix)."""
-
-    method: str
-    path: str
-    query: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    def header(self, name: str) -> str:
-        """Return a header value (case-insensitive name), or ``""``."""
-        wanted = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return ""
-
-
-@dataclass
-class SandboxResponse:
-    """What a front end must do: wait ``delay``, then drop the connection or answer."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    drop: bool = False
-    fault: str | None = None
-    #: The envelope's code, when the body is an envelope.
-    code: int | None = None
-
-    def json(self) -> Any:
-        """Decode the body as JSON (for tests and the Django front end)."""
-        return json.loads(self.body.decode("utf-8"))
-
-
-def json_response(
-    status: int, value: Any, headers: dict[str, str] | None = None
-) -> SandboxResponse:
-    """Build a JSON response."""
-    return SandboxResponse(
-        status=status,
-        body=env.to_json_bytes(value),
-        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-    )
-
-
 def _token_hint(token: str) -> str:
     # Enough to tell tokens apart in the inbox without printing a whole credential.
     return "..." + token[-4:] if len(token) > 4 else "..."
@@ -177,8 +97,12 @@ _HTML_ERROR_PAGE = (
 )
 
 
-class Sandbox:
-    """One emulated service: configuration, state, limiter and fault plan, behind one lock."""
+class Sandbox(SandboxState):
+    """One emulated service: configuration, state, limiter and fault plan, behind one lock.
+
+    The inspection methods (messages, contacts, faults, reset...) come from
+    ``state.SandboxState``.
+    """
 
     def __init__(
         self,
@@ -189,14 +113,8 @@ class Sandbox:
     ) -> None:
         """``clock`` drives the rate limiter, ``wall_clock`` the daily quota (both injectable)."""
         self.config = config or SandboxConfig()
+        super().__init__(self.config.faults, self.config.rate_limit, wall_clock)
         self._clock = clock
-        self._wall_clock = wall_clock
-        self._lock = threading.RLock()
-        self._store = Store()
-        self._limiter = SlidingWindowLimiter(self.config.rate_limit)
-        self._faults = FaultPlan(self.config.faults)
-        # Keep the seed picked at start (when none was given), so that a reset replays the run.
-        self._start_faults = copy.deepcopy(self._faults.settings)
         self._allowed = frozenset(sender.lower() for sender in self.config.allowed_senders)
 
     # -- the API ----------------------------------------------------------------------------
@@ -315,39 +233,41 @@ class Sandbox:
                 body=message.body,
                 ts=int(self._wall_clock() * 1000),
                 token_hint=_token_hint(token),
+                lists=message.lists,
             )
         )
 
-    def _today(self) -> str:
-        now = datetime.datetime.fromtimestamp(self._wall_clock(), tz=datetime.timezone.utc)
-        return now.date().isoformat()
-
     def _list_contacts(self, query: str) -> dict[str, Any]:
         params = parse_list_query(query)
-        contacts = list(self._store.contacts.get(params.app_id, {}).values())
+        book = self._store.contacts.get(params.app_id)
+        total = len(book) if book is not None else 0
         start = (params.page - 1) * params.page_size
-        page = contacts[start : start + params.page_size]
+        page = book.page(start, params.page_size) if book is not None else []
         return {
-            "total": len(contacts),
+            "total": total,
             # The document says "total"; the providers' SDKs read "totalCount". Send both.
-            "totalCount": len(contacts),
+            "totalCount": total,
             "page": params.page,
             "pageSize": params.page_size,
             "list": [contact.to_api() for contact in page],
         }
 
     def _save_contact(self, payload: ContactPayload) -> None:
-        contacts = self._store.contacts.setdefault(payload.app_id, {})
+        book = self._store.book(payload.app_id)
         key = contact_key(payload.email)
         today = self._today()
-        existing = contacts.get(key)
+        existing = book.get(key)
         if existing is None:
-            contacts[key] = Contact(
-                email=payload.email,
-                status=payload.status,
-                register_date=today,
-                last_active_time=today,
-                data=dict(payload.data),
+            book.add(
+                key,
+                Contact(
+                    email=payload.email,
+                    status=payload.status or DEFAULT_CONTACT_STATUS,
+                    register_date=today,
+                    last_active_time=today,
+                    data=dict(payload.data),
+                    status_defaulted=payload.status is None,
+                ),
             )
             return
         # appId, emailAddress and status take effect on create only: an update merges data.
@@ -357,7 +277,7 @@ class Sandbox:
     def _delete_contact(self, query: str) -> None:
         params = parse_delete_query(query)
         # Deleting a contact that does not exist succeeds: a retried delete must not fail.
-        self._store.contacts.get(params.app_id, {}).pop(contact_key(params.email), None)
+        self._store.remove(params.app_id, params.email)
 
     def _error(
         self, code: int, request_id: str, detail: str, status: int | None = None
@@ -407,104 +327,3 @@ class Sandbox:
     def _bearer_token_unchecked(request: SandboxRequest) -> str:
         _, _, token = request.header("Authorization").strip().partition(" ")
         return token.strip()
-
-    # -- inspection (thread-safe snapshots) -------------------------------------------------
-
-    def messages(self) -> list[dict[str, Any]]:
-        """Every accepted message, oldest first."""
-        with self._lock:
-            return [message.to_dict() for message in self._store.messages]
-
-    def message(self, message_id: str) -> dict[str, Any] | None:
-        """One message by its id (the requestId of its send), or None."""
-        with self._lock:
-            for message in self._store.messages:
-                if message.request_id == message_id:
-                    return message.to_dict()
-        return None
-
-    def contacts(self, app_id: str) -> list[dict[str, Any]]:
-        """The contacts of one appId, in creation order, as the list endpoint shows them."""
-        with self._lock:
-            return [c.to_api() for c in self._store.contacts.get(app_id, {}).values()]
-
-    def app_ids(self) -> list[str]:
-        """Every appId that has (or had) contacts."""
-        with self._lock:
-            return list(self._store.contacts)
-
-    def requests(self) -> list[dict[str, Any]]:
-        """The log of API requests, oldest first."""
-        with self._lock:
-            return [entry.to_dict() for entry in self._store.log]
-
-    def faults(self) -> dict[str, Any]:
-        """The fault settings in force, with what is left of the queue."""
-        with self._lock:
-            return self._faults.to_dict()
-
-    def set_faults(self, settings: FaultSettings) -> None:
-        """Replace the fault plan (the generators restart from the seed)."""
-        with self._lock:
-            self._faults = FaultPlan(copy.deepcopy(settings))
-
-    def queue_faults(self, kinds: list[str]) -> None:
-        """Append kinds (or ``"ok"``) to the fault queue."""
-        with self._lock:
-            self._faults.queue_faults(kinds)
-
-    def clear_faults(self) -> None:
-        """No faults and no latency from now on."""
-        self.set_faults(FaultSettings(seed=self._faults.seed))
-
-    def clear_messages(self) -> int:
-        """Forget every message; return how many there were."""
-        with self._lock:
-            count = len(self._store.messages)
-            self._store.clear_messages()
-            return count
-
-    def clear_contacts(self, app_id: str | None = None) -> int:
-        """Forget the contacts of one appId (or all); return how many there were."""
-        with self._lock:
-            if app_id is None:
-                count = sum(len(c) for c in self._store.contacts.values())
-            else:
-                count = len(self._store.contacts.get(app_id, {}))
-            self._store.clear_contacts(app_id)
-            return count
-
-    def unsubscribe(self, app_id: str, email: str) -> bool:
-        """Mark a contact Unsubscribed, as its recipient's click on an unsubscribe link would.
-
-        Returns False when the appId has no contact at that address (compared like the API does).
-        """
-        with self._lock:
-            contact = self._store.contacts.get(app_id, {}).get(contact_key(email))
-            if contact is None:
-                return False
-            contact.status = "Unsubscribed"
-            contact.last_active_time = self._today()
-            return True
-
-    def remove_contact(self, app_id: str, email: str) -> bool:
-        """Delete one contact as someone using Sendflare's own dashboard would (no API request).
-
-        Returns False when the appId has no contact at that address.
-        """
-        with self._lock:
-            return self._store.contacts.get(app_id, {}).pop(contact_key(email), None) is not None
-
-    def clear_requests(self) -> int:
-        """Forget the request log; return how many entries there were."""
-        with self._lock:
-            count = len(self._store.log)
-            self._store.log.clear()
-            return count
-
-    def reset(self) -> None:
-        """Back to the state at start: no messages, contacts, counts or windows; start faults."""
-        with self._lock:
-            self._store.reset()
-            self._limiter.reset()
-            self._faults = FaultPlan(copy.deepcopy(self._start_faults))

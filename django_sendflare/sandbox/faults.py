@@ -17,6 +17,7 @@ the whole account in one state (every authenticated API request is then refused 
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ UNPROCESSED_KINDS = frozenset({"429", "500", "502", "503", "reset", "html"})
 #: Kinds that close the connection without any response.
 DROP_KINDS = frozenset({"reset", "lost_response"})
 NO_FAULT = "ok"
+#: The longest latency, jitter or slow delay, in seconds: longer is a hang, not a latency.
+MAX_DELAY = 3600.0
 #: Account states: "active" (no refusal), or the name of the refusal every request then gets.
 ACCOUNT_STATES = (
     "active",
@@ -51,9 +54,23 @@ def normalise_kind(kind: Any, *, allow_ok: bool) -> str:
 
 
 def _non_negative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0")
+    # NaN and infinity are refused too: time.sleep() raises on both, so one PUT would turn
+    # every later API request into a 500.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0")
     return float(value)
+
+
+def _delay(value: Any, name: str) -> float:
+    seconds = _non_negative(value, name)
+    if seconds > MAX_DELAY:
+        raise ValueError(f"{name} must be at most {MAX_DELAY:.0f} seconds")
+    return seconds
 
 
 @dataclass
@@ -75,9 +92,9 @@ class FaultSettings:
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
             raise ValueError("seed must be an integer or null")
-        self.latency = _non_negative(self.latency, "latency")
-        self.jitter = _non_negative(self.jitter, "jitter")
-        self.slow = _non_negative(self.slow, "slow")
+        self.latency = _delay(self.latency, "latency")
+        self.jitter = _delay(self.jitter, "jitter")
+        self.slow = _delay(self.slow, "slow")
         if not isinstance(self.rates, dict):
             raise ValueError("rates must be an object of kind -> probability")
         rates: dict[str, float] = {}

@@ -6,13 +6,13 @@ only: anyone who can reach them can read every message and change the faults.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from django_sendflare.sandbox import pages
 from django_sendflare.sandbox.engine import Sandbox, SandboxResponse, json_response
 from django_sendflare.sandbox.faults import FaultSettings
+from django_sendflare.sandbox.jsonbody import InvalidRequest, decode_json
 
 #: The JSON endpoints, for the index at ``GET /_sandbox/api/``.
 API_INDEX = {
@@ -38,10 +38,13 @@ def _not_allowed(allowed: str) -> SandboxResponse:
 
 
 def _body_json(body: bytes) -> Any:
+    # The same decoding as the API's: nothing the fault settings keep may break a later page.
+    if not body:
+        return None
     try:
-        return json.loads(body.decode("utf-8") or "null")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"the body is not valid JSON ({exc})") from None
+        return decode_json(body)
+    except InvalidRequest as exc:
+        raise ValueError(exc.detail) from None
 
 
 def handle_inspection(
@@ -72,7 +75,10 @@ def _page(
         return _html(200, pages.message_page(message, base))
     if rest == "contacts":
         app_ids = [params["appId"]] if params.get("appId") else sandbox.app_ids()
-        return _html(200, pages.contacts_page({a: sandbox.contacts(a) for a in app_ids}, base))
+        # A page a browser can show: the first rows of each appId, and how many there are.
+        shown = {a: sandbox.contact_records(a, limit=pages.MAX_CONTACT_ROWS) for a in app_ids}
+        totals = {a: sandbox.contact_count(a) for a in app_ids}
+        return _html(200, pages.contacts_page(shown, base, totals))
     return _html(404, pages.not_found(base))
 
 
@@ -132,11 +138,12 @@ def _contacts(
 ) -> SandboxResponse:
     if method == "GET":
         if app_id:
-            contacts = sandbox.contacts(app_id)
+            contacts = sandbox.contact_records(app_id)
             return json_response(
                 200, {"appId": app_id, "count": len(contacts), "contacts": contacts}
             )
-        return json_response(200, {"apps": {a: sandbox.contacts(a) for a in sandbox.app_ids()}})
+        apps = {a: sandbox.contact_records(a) for a in sandbox.app_ids()}
+        return json_response(200, {"apps": apps})
     if method == "DELETE":
         if email:
             # One contact, deleted "at Sendflare" (as its dashboard would): no API request.

@@ -1,7 +1,8 @@
 """pytest fixtures that run the sandbox for a test (registered as the ``sendflare_sandbox`` plugin).
 
 * ``sendflare_sandbox``: the standalone server on a free loopback port, fresh for each test and
-  stopped after it; returns a :class:`SandboxHandle`.
+  stopped after it; returns a :class:`~django_sendflare.sandbox.handle.SandboxHandle` (importable
+  from here too).
 * ``sendflare_sandbox_settings``: the same, with ``settings.SENDFLARE`` pointed at it (API_URL and
   API_TOKEN), so the real backend sends into the sandbox. Needs pytest-django.
 * ``sendflare_live_sandbox``: the mounted views behind pytest-django's ``live_server`` (the URLconf
@@ -17,9 +18,12 @@ from typing import Any
 
 import pytest
 
-from django_sendflare.sandbox.engine import Sandbox, SandboxConfig
+from django_sendflare.sandbox.engine import SandboxConfig
 from django_sendflare.sandbox.faults import FaultSettings
+from django_sendflare.sandbox.handle import SandboxHandle
 from django_sendflare.sandbox.server import start_in_thread
+
+__all__ = ["DEFAULT_TOKEN", "SandboxHandle"]
 
 #: The token the fixtures require unless told otherwise (tests check that a token is sent).
 DEFAULT_TOKEN = "sandbox-test-token"  # noqa: S105 - a fixed, public test value
@@ -34,88 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "(token, rate_limit, max_message_size, allowed_senders, daily_quota, "
         "errors_as_http_200, faults)",
     )
-
-
-class SandboxHandle:
-    """What a test gets: where the sandbox is, and what it saw."""
-
-    def __init__(self, url: str, token: str, sandbox: Sandbox) -> None:
-        """Wrap a running sandbox reachable at ``url``."""
-        #: The base URL to use as API_URL (no trailing slash).
-        self.url = url
-        #: A token the sandbox accepts.
-        self.token = token
-        #: The engine itself, for anything the handle does not cover.
-        self.sandbox = sandbox
-
-    @property
-    def inbox_url(self) -> str:
-        """The URL of the HTML inbox."""
-        return f"{self.url}/_sandbox/"
-
-    def messages(self) -> list[dict[str, Any]]:
-        """Every accepted message (from, to, subject, body, requestId, ts...), oldest first."""
-        return self.sandbox.messages()
-
-    def contacts(self, app_id: str) -> list[dict[str, Any]]:
-        """The contacts of one appId, as the list endpoint returns them."""
-        return self.sandbox.contacts(app_id)
-
-    def unsubscribe(self, app_id: str, email: str) -> bool:
-        """Unsubscribe a contact "at Sendflare" (its recipient clicked); False if absent."""
-        return self.sandbox.unsubscribe(app_id, email)
-
-    def remove_contact(self, app_id: str, email: str) -> bool:
-        """Delete a contact "at Sendflare" (from its dashboard, not the API); False if absent."""
-        return self.sandbox.remove_contact(app_id, email)
-
-    def requests(self) -> list[dict[str, Any]]:
-        """Every API request received (method, path, status, code, fault), oldest first."""
-        return self.sandbox.requests()
-
-    def set_faults(
-        self,
-        *,
-        queue: list[str] | tuple[str, ...] = (),
-        rates: Mapping[str, float] | None = None,
-        seed: int | None = None,
-        latency: float = 0.0,
-        jitter: float = 0.0,
-        slow: float = 2.0,
-        account: str = "active",
-        invalid_sending_domains: list[str] | tuple[str, ...] = (),
-    ) -> None:
-        """Replace the faults: a queue for the next requests and/or probabilities per kind,
-        an account state (``"subscription_expired"``, ``"not_activated"``...) and sender
-        domains that ``/v1/send`` refuses with 100030."""
-        self.sandbox.set_faults(
-            FaultSettings(
-                seed=seed,
-                latency=latency,
-                jitter=jitter,
-                slow=slow,
-                rates=dict(rates or {}),
-                queue=list(queue),
-                account=account,
-                invalid_sending_domains=list(invalid_sending_domains),
-            )
-        )
-
-    def queue_faults(self, *kinds: str) -> None:
-        """Give the next API requests these faults, in order (``"ok"``: none)."""
-        self.sandbox.queue_faults(list(kinds))
-
-    def clear_faults(self) -> None:
-        """No faults from now on."""
-        self.sandbox.clear_faults()
-
-    def reset(self) -> None:
-        """Forget messages, contacts, the log, quotas and rate windows; restore start faults."""
-        self.sandbox.reset()
-
-    def django_settings(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Return ``base`` (a SENDFLARE dict) pointed at this sandbox."""
-        return {**(base or {}), "API_URL": self.url, "API_TOKEN": self.token}
 
 
 def _config_for(request: pytest.FixtureRequest) -> SandboxConfig:

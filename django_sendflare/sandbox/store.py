@@ -2,11 +2,17 @@
 
 Nothing is persisted: a restart forgets everything. The store itself is not locked; the engine
 serialises every access under its own lock, so that one request's checks and writes are atomic.
+
+A million contacts fit (records are slotted; see benchmarks/sandbox_contacts.py for the figures),
+and a listing reads page after page in time linear in the whole list: each
+:class:`ContactBook` keeps its insertion order as one list, rebuilt only after a create or a
+delete, so a page is a slice instead of a walk from the first contact.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +23,7 @@ MAX_LOG_ENTRIES = 10_000
 MAX_MESSAGES = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One accepted ``POST /v1/send``."""
 
@@ -28,6 +34,8 @@ class Message:
     body: str
     ts: int
     token_hint: str
+    #: The non-empty ``cc`` / ``bcc`` / ``replyTo`` lists of the request, recorded as given.
+    lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form used by the inspection API."""
@@ -41,10 +49,13 @@ class Message:
             "ts": self.ts,
             "receivedAt": _iso(self.ts),
             "token": self.token_hint,
+            "cc": list(self.lists.get("cc", ())),
+            "bcc": list(self.lists.get("bcc", ())),
+            "replyTo": list(self.lists.get("replyTo", ())),
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Contact:
     """One contact of one appId."""
 
@@ -53,6 +64,8 @@ class Contact:
     register_date: str
     last_active_time: str
     data: dict[str, str | int] = field(default_factory=dict)
+    #: True when it was created without a ``status`` and took the sandbox's default.
+    status_defaulted: bool = False
 
     def to_api(self) -> dict[str, Any]:
         """Return the flat object of the documented contact list (every field present)."""
@@ -70,8 +83,54 @@ class Contact:
         )
         return item
 
+    def to_inspection(self) -> dict[str, Any]:
+        """The list endpoint's object, plus what only the sandbox knows (``statusDefaulted``)."""
+        return {**self.to_api(), "statusDefaulted": self.status_defaulted}
 
-@dataclass
+
+class ContactBook:
+    """The contacts of one appId, by :func:`contact_key`, in creation order."""
+
+    __slots__ = ("_by_key", "_order")
+
+    def __init__(self) -> None:
+        """An empty book."""
+        self._by_key: dict[str, Contact] = {}
+        # The creation order as a list, for slicing pages; None after a create or a delete.
+        self._order: list[Contact] | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Contact]:
+        return iter(self._by_key.values())
+
+    def get(self, key: str) -> Contact | None:
+        """The contact with this key, or None."""
+        return self._by_key.get(key)
+
+    def add(self, key: str, contact: Contact) -> None:
+        """Add a new contact at the end of the order."""
+        if key == contact.email:
+            key = contact.email  # one string for both: most addresses are lower case already
+        self._by_key[key] = contact
+        self._order = None
+
+    def remove(self, key: str) -> bool:
+        """Remove a contact; False when there was none."""
+        if self._by_key.pop(key, None) is None:
+            return False
+        self._order = None
+        return True
+
+    def page(self, start: int, size: int) -> list[Contact]:
+        """``size`` contacts from position ``start`` (0-based) of the creation order."""
+        if self._order is None:
+            self._order = list(self._by_key.values())
+        return self._order[start : start + size]
+
+
+@dataclass(slots=True)
 class LogEntry:
     """One API request as the sandbox saw it."""
 
@@ -122,10 +181,27 @@ class Store:
     """Everything one sandbox remembers."""
 
     messages: list[Message] = field(default_factory=list)
-    contacts: dict[str, dict[str, Contact]] = field(default_factory=dict)
+    contacts: dict[str, ContactBook] = field(default_factory=dict)
     log: list[LogEntry] = field(default_factory=list)
     sends_per_day: dict[tuple[str, str], int] = field(default_factory=dict)
     next_seq: int = 1
+
+    def book(self, app_id: str) -> ContactBook:
+        """The contacts of ``app_id``, created empty when it has none yet."""
+        book = self.contacts.get(app_id)
+        if book is None:
+            book = self.contacts[app_id] = ContactBook()
+        return book
+
+    def find(self, app_id: str, email: str) -> Contact | None:
+        """The contact of ``app_id`` at ``email`` (compared by :func:`contact_key`), or None."""
+        book = self.contacts.get(app_id)
+        return book.get(contact_key(email)) if book is not None else None
+
+    def remove(self, app_id: str, email: str) -> bool:
+        """Delete the contact of ``app_id`` at ``email``; False when there was none."""
+        book = self.contacts.get(app_id)
+        return book is not None and book.remove(contact_key(email))
 
     def add_message(self, message: Message) -> None:
         """Record an accepted message (the oldest are forgotten past MAX_MESSAGES)."""

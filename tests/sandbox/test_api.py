@@ -54,6 +54,11 @@ def test_send_records_the_message(http: requests.Session, server: RunningSandbox
         {"to": ["to@example.com"]},
         {"from": "Name <from@example.com>"},
         {"cc": "x@example.com"},
+        {"cc": None},
+        {"bcc": ["not-an-address"]},
+        {"replyTo": [1]},
+        {"bcc": {"0": "x@example.com"}},
+        {"headers": {"X-A": "1"}},
     ],
 )
 def test_send_validation(
@@ -246,10 +251,10 @@ def test_contact_pages_keep_insertion_order(http: requests.Session, server: Runn
     [
         {},
         {"appId": ""},
-        {"appId": "a", "page": "0"},
+        {"appId": "a", "page": "-1"},
         {"appId": "a", "page": "x"},
         {"appId": "a", "pageSize": "501"},
-        {"appId": "a", "pageSize": "0"},
+        {"appId": "a", "pageSize": "-5"},
         {"appId": ["a", "b"]},
     ],
 )
@@ -303,3 +308,78 @@ def test_keep_alive_connection_is_reused(http: requests.Session, server: Running
     assert first.json()["code"] == second.json()["code"] == 0
     assert first.headers.get("Connection", "").lower() != "close"
     assert len(server.sandbox.requests()) == 2
+
+
+# What the official SDKs send where the documents say otherwise (tests/sandbox/test_sdk_contract.py
+# replays their requests one by one).
+
+
+def test_zero_page_parameters_are_the_documented_defaults(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    for index in range(3):
+        save(http, server, emailAddress=f"u{index}@example.com")
+    for params in ({"page": "0", "pageSize": "0"}, {"page": "", "pageSize": ""}, {}):
+        data = list_contacts(http, server, appId="app-1", **params).json()["data"]
+        assert (data["page"], data["pageSize"], data["total"]) == (1, 500, 3)
+        assert len(data["list"]) == 3
+
+
+def test_a_save_without_status_creates_a_confirmed_contact_marked_as_defaulted(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    created = http.post(
+        f"{server.url}/v1/contact",
+        json={"appId": "app-1", "emailAddress": "ann@example.com"},
+        timeout=5,
+    )
+    assert_envelope(created.json(), 0)
+    save(http, server, emailAddress="bob@example.com", status="Unsubscribed")
+    listed = list_contacts(http, server, appId="app-1").json()["data"]["list"]
+    assert [(c["emailAddress"], c["status"]) for c in listed] == [
+        ("ann@example.com", "Confirmed"),
+        ("bob@example.com", "Unsubscribed"),
+    ]
+    assert "statusDefaulted" not in listed[0]  # the API's answer stays the documented one
+    # The inspection API and page say which status was the sandbox's own default.
+    inspected = requests.get(
+        f"{server.url}/_sandbox/api/contacts", params={"appId": "app-1"}, timeout=5
+    ).json()["contacts"]
+    assert [c["statusDefaulted"] for c in inspected] == [True, False]
+    page = requests.get(f"{server.url}/_sandbox/contacts", timeout=5).text
+    assert page.count("(default: the save sent no status)") == 1
+
+
+def test_cc_bcc_and_reply_to_are_recorded_and_empty_lists_ignored(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    assert send(http, server, cc=[], bcc=[]).json()["code"] == 0
+    copied = send(
+        http,
+        server,
+        cc=["c1@example.com", "c2@example.com"],
+        bcc=["b@example.com"],
+        replyTo=["r@example.com"],
+    )
+    assert_envelope(copied.json(), 0)
+    plain, full = server.sandbox.messages()
+    assert (plain["cc"], plain["bcc"], plain["replyTo"]) == ([], [], [])
+    assert (full["cc"], full["bcc"], full["replyTo"]) == (
+        ["c1@example.com", "c2@example.com"],
+        ["b@example.com"],
+        ["r@example.com"],
+    )
+    assert full["to"] == "to@example.com"  # still one message, to one recipient
+    inbox = requests.get(f"{server.url}/_sandbox/", timeout=5).text
+    assert "Cc: c1@example.com, c2@example.com; Bcc: b@example.com" in inbox
+    page = requests.get(f"{server.url}/_sandbox/messages/{full['id']}", timeout=5).text
+    assert "<th>Reply-To</th><td>r@example.com" in page
+    assert "recorded only" in page
+
+
+def test_status_stays_strict_when_it_is_given(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    for status in ("confirmed", "", 1, None):
+        assert save(http, server, status=status).json()["code"] == 100033
+    assert server.sandbox.app_ids() == []

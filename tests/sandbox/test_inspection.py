@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from django_sendflare.sandbox.server import RunningSandbox
+from django_sendflare.sandbox.validation import parse_contact
 
 EVIL = "<script>alert('x')</script><b onmouseover=\"steal()\">bold</b>"
 
@@ -173,3 +174,19 @@ def test_unsubscribe_and_delete_made_at_sendflare(
     # Neither is an API request: they are not logged and never get a fault.
     assert all(r["path"] == "/v1/contact" for r in server.sandbox.requests())
     assert len(server.sandbox.requests()) == 4
+
+
+def test_the_contacts_page_of_a_huge_app_shows_its_first_rows(
+    http: requests.Session, server: RunningSandbox
+) -> None:
+    from django_sendflare.sandbox import pages
+
+    for index in range(pages.MAX_CONTACT_ROWS + 5):
+        payload = {"appId": "big", "emailAddress": f"u{index}@example.com"}
+        server.sandbox._save_contact(parse_contact(payload))  # no HTTP: 1,005 saves
+    page = requests.get(f"{server.url}/_sandbox/contacts", timeout=5).text
+    assert "appId big (1,005)" in page
+    assert "The first 1,000 of 1,005" in page
+    assert "u999@example.com" in page and "u1000@example.com" not in page
+    api = requests.get(f"{server.url}/_sandbox/api/contacts", params={"appId": "big"}, timeout=5)
+    assert api.json()["count"] == 1005
