@@ -143,7 +143,7 @@ class SendflareClient:
         """A new client configured by ``settings.SENDFLARE`` (or by ``conf``)."""
         conf = conf or get_settings()
         try:
-            return cls._from_valid_settings(conf)
+            return cls._build(conf)
         except SendflareConfigurationError:
             raise
         except Exception as error:
@@ -156,7 +156,7 @@ class SendflareClient:
             ) from None
 
     @classmethod
-    def _from_valid_settings(cls, conf: SendflareSettings) -> SendflareClient:
+    def _build(cls, conf: SendflareSettings) -> SendflareClient:
         return cls(
             conf.api_token,
             api_url=conf.api_url,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -20,6 +19,7 @@ from django.utils.html import escape
 from django_sendflare.models import QueuedMessage, QueuedRecipient
 from django_sendflare.worker import Worker
 
+from . import admin_pages
 from .mail.conftest import QUEUED
 
 pytestmark = [
@@ -41,22 +41,12 @@ CHANGELIST = "admin:django_sendflare_queuedmessage_changelist"
 
 
 def assert_shown_as_text(response: Any, *shown: str) -> str:
-    """No payload appears as markup; each of ``shown`` appears, escaped (so it was shown)."""
-    assert response.status_code == 200
-    html = response.content.decode()
-    for payload in PAYLOADS:
-        assert payload not in html, f"{payload!r} is not escaped in {response.request['PATH_INFO']}"
-    for payload in shown:
-        assert escape(payload) in html, f"{payload!r} not shown in {response.request['PATH_INFO']}"
-    return html
+    return admin_pages.assert_shown_as_text(response, PAYLOADS, *shown)
 
 
 @pytest.fixture
 def boss() -> Client:
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_pages.superuser_client()
 
 
 @pytest.fixture

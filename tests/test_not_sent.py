@@ -171,6 +171,14 @@ def worker_once() -> None:
         call_command("sendflare_worker", "--once", stdout=io.StringIO())
 
 
+def queue_and_deliver(settings: Any, **sendflare: Any) -> None:
+    """With these SENDFLARE settings: queue a message to a@example.com, run the worker once."""
+    settings.SENDFLARE = {**settings.SENDFLARE, **sendflare}
+    use_backend(settings, QUEUED)
+    mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
+    worker_once()
+
+
 def make_due(model: Any) -> None:
     model.objects.update(next_attempt_at=timezone.now())
 
@@ -227,14 +235,7 @@ def test_a_contact_change_stays_pending_and_goes_out_once_repaired(sandbox, brok
 def test_a_limiter_that_cannot_wait_leaves_queued_mail_queued_with_the_reason(sandbox, settings):
     # The case of the issue (RATE_LIMIT = 1e-300): once "POST /v1/send: The HTTP request failed
     # unexpectedly (OverflowError)" and unknown, although nothing was sent.
-    settings.SENDFLARE = {
-        **settings.SENDFLARE,
-        "RATE_LIMIT": 5,
-        "RATE_LIMITER": f"{__name__}.EndlessWaitLimiter",
-    }
-    use_backend(settings, QUEUED)
-    mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
-    worker_once()
+    queue_and_deliver(settings, RATE_LIMIT=5, RATE_LIMITER=f"{__name__}.EndlessWaitLimiter")
     row = QueuedRecipient.objects.get()
     assert row.state == "queued"
     assert row.error.startswith("POST /v1/send: Nothing was sent")
@@ -275,14 +276,7 @@ def test_an_infinite_timeout_fails_an_immediate_send_as_not_sent(sandbox, settin
 def test_a_failure_after_the_request_was_written_is_still_ambiguous(sandbox, settings):
     # The other side of the line: the limiter fails once the request has gone out. The API
     # may have it (here it does): unknown, not re-sent.
-    settings.SENDFLARE = {
-        **settings.SENDFLARE,
-        "RATE_LIMIT": 5,
-        "RATE_LIMITER": f"{__name__}.FailsAfterSendingLimiter",
-    }
-    use_backend(settings, QUEUED)
-    mail.send_mail("S", "B", "f@example.com", ["a@example.com"])
-    worker_once()
+    queue_and_deliver(settings, RATE_LIMIT=5, RATE_LIMITER=f"{__name__}.FailsAfterSendingLimiter")
     assert QueuedRecipient.objects.get().state == "unknown"
     assert [m["to"] for m in sandbox.messages()] == ["a@example.com"]
 

@@ -22,6 +22,8 @@ from django.utils.html import escape
 from django_sendflare.contacts.adapter import ContactAdapter
 from django_sendflare.models import ContactChange, ContactSyncState
 
+from .. import admin_pages
+
 APP_ID = "attack-app"
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,15 +53,7 @@ class CompanyAdapter(ContactAdapter):
 
 
 def assert_shown_as_text(response: Any, *shown: str) -> str:
-    """No payload appears as markup; each of ``shown`` appears, escaped (so it was shown)."""
-    assert response.status_code == 200
-    html = response.content.decode()
-    path = response.request["PATH_INFO"]
-    for payload in PAYLOADS:
-        assert payload not in html, f"{payload!r} is not escaped in {path}"
-    for payload in shown:
-        assert escape(payload) in html, f"{payload!r} is not shown in {path}"
-    return html
+    return admin_pages.assert_shown_as_text(response, PAYLOADS, *shown)
 
 
 def messages_of(response: Any) -> str:
@@ -97,10 +91,7 @@ def hostile(sendflare_sandbox_settings: Any, settings: Any) -> Any:
 
 @pytest.fixture
 def boss() -> Client:
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_pages.superuser_client()
 
 
 def post(client: Client, changelist: str, action: str, pks: list[Any], **extra: Any) -> Any:
