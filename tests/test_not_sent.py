@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import socket
+import socketserver
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from django_sendflare.models import ContactChange, QueuedMessage, QueuedRecipien
 from django_sendflare.ratelimit import InProcessRateLimiter
 
 from .conftest import HAS_MAILERS
+from .localserver import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,39 +63,84 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+class RefusingProxy(socketserver.ThreadingTCPServer):
+    """A forward proxy that answers every request, CONNECT included, with 403."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RefuseHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RefuseHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # the request line and headers
+        self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+
+@dataclass
+class Undo:
+    """What a breakage changed outside the settings: environment variables, servers."""
+
+    env: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def __call__(self) -> None:
+        self.env.undo()
+        self.stack.close()
+
+
+_Apply = Callable[[Any, Any, Undo], None]
+
+
 @dataclass(frozen=True)
 class Breakage:
-    """One way for every request to fail before it leaves: ``apply(sandbox, settings, env)``."""
+    """One way for every request to fail before it leaves: ``apply(sandbox, settings, undo)``."""
 
     name: str
-    apply: Callable[[Any, Any, pytest.MonkeyPatch], None]
+    apply: _Apply
     #: The settings are at fault: the client cannot even be built.
     configuration: bool = False
 
 
-def _settings(**values: Any) -> Callable[[Any, Any, pytest.MonkeyPatch], None]:
-    def apply(sandbox: Any, settings: Any, env: pytest.MonkeyPatch) -> None:
+def _settings(**values: Any) -> _Apply:
+    def apply(sandbox: Any, settings: Any, undo: Undo) -> None:
         settings.SENDFLARE = {**settings.SENDFLARE, **values}
 
     return apply
 
 
-def _refused(sandbox: Any, settings: Any, env: pytest.MonkeyPatch) -> None:
+def _refused(sandbox: Any, settings: Any, undo: Undo) -> None:
     settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": f"http://127.0.0.1:{closed_port()}"}
 
 
-def _proxy(url: Callable[[], str]) -> Callable[[Any, Any, pytest.MonkeyPatch], None]:
-    def apply(sandbox: Any, settings: Any, env: pytest.MonkeyPatch) -> None:
-        env.setenv("HTTP_PROXY", url())
+def _proxy(url: Callable[[], str]) -> _Apply:
+    def apply(sandbox: Any, settings: Any, undo: Undo) -> None:
+        undo.env.setenv("HTTP_PROXY", url())
 
     return apply
 
 
-def _missing_ca_bundle(sandbox: Any, settings: Any, env: pytest.MonkeyPatch) -> None:
-    # HTTPS to the sandbox's port: requests looks for the CA bundle before it connects.
+def _https(sandbox: Any, settings: Any) -> None:
+    # HTTPS to the sandbox's port: whatever fails first, it fails before the TLS handshake.
     port = sandbox.url.rsplit(":", 1)[1]
     settings.SENDFLARE = {**settings.SENDFLARE, "API_URL": f"https://127.0.0.1:{port}"}
-    env.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.pem")
+
+
+def _tunnel_refused(sandbox: Any, settings: Any, undo: Undo) -> None:
+    _https(sandbox, settings)
+    proxy = undo.stack.enter_context(serving(RefusingProxy()))
+    undo.env.setenv("HTTPS_PROXY", proxy.url)
+
+
+def _missing_ca_bundle(sandbox: Any, settings: Any, undo: Undo) -> None:
+    _https(sandbox, settings)  # requests looks for the CA bundle before it connects
+    undo.env.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.pem")
 
 
 BREAKAGES = [
@@ -110,6 +157,7 @@ BREAKAGES = [
     Breakage(
         "the proxy refuses the connection", _proxy(lambda: f"http://127.0.0.1:{closed_port()}")
     ),
+    Breakage("the proxy refuses the tunnel (403 to CONNECT)", _tunnel_refused),
     Breakage(
         "requests refuses a SOCKS proxy (no PySocks)",
         _proxy(lambda: f"socks5://127.0.0.1:{closed_port()}"),
@@ -139,12 +187,12 @@ def broken(request: pytest.FixtureRequest, sandbox: Any, settings: Any) -> Any:
     """Apply the test's Breakage; return a function that undoes it."""
     breakage: Breakage = request.param
     working = dict(settings.SENDFLARE)
-    env = pytest.MonkeyPatch()
-    breakage.apply(sandbox, settings, env)
-    request.addfinalizer(env.undo)
+    undo = Undo()
+    request.addfinalizer(undo)
+    breakage.apply(sandbox, settings, undo)
 
     def repair() -> None:
-        env.undo()
+        undo()
         settings.SENDFLARE = working
 
     return repair
