@@ -91,7 +91,8 @@ def before_each_request(before: _Hook, after: _Hook | None = None) -> Iterator[R
 
 def _reached(stage: Stage) -> None:
     block = _block.get()
-    if block is not None:
+    # Never back from "writing": once bytes may have left, nothing makes them unsent.
+    if block is not None and not block.progress.may_have_left:
         block.progress.stage = stage
 
 
