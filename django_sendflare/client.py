@@ -149,11 +149,12 @@ class SendflareClient:
         except Exception as error:
             # Building makes no request (a limiter's store is reached on first use): what
             # fails here is the settings (a number the limiter cannot use, say), not the API.
-            text = error_text(error, conf.api_token)
-            raise SendflareConfigurationError(
-                f"The Sendflare client cannot be built from these settings "
-                f"({type(error).__name__}: {text}): check SENDFLARE (and the mailer's OPTIONS)"
-            ) from None
+            problem = f"{type(error).__name__}: {error_text(error, conf.api_token)}"
+        # Raised outside the except clause, as in _attempt(): nothing is chained to it.
+        raise SendflareConfigurationError(
+            f"The Sendflare client cannot be built from these settings ({problem}): check "
+            "SENDFLARE (and the mailer's OPTIONS)"
+        )
 
     @classmethod
     def _build(cls, conf: SendflareSettings) -> SendflareClient:

@@ -332,3 +332,26 @@ def test_a_failure_after_the_request_was_written_is_still_ambiguous(sandbox, set
 class FailsAfterSendingLimiter(InProcessRateLimiter):
     def sent(self) -> None:
         raise RuntimeError("the limiter's store went away")
+
+
+class LeakyUnbuildableLimiter(InProcessRateLimiter):
+    """A limiter whose construction fails with a text that repeats secrets it was given."""
+
+    def __init__(self, rate: float, key: str = "default", **options: Any) -> None:
+        raise ValueError(f"cannot use {options['url']} for key {key}")
+
+
+def test_a_client_that_cannot_be_built_says_why_without_secrets(sandbox, settings):
+    settings.SENDFLARE = {
+        **settings.SENDFLARE,
+        "RATE_LIMIT": 5,
+        "RATE_LIMITER": f"{__name__}.LeakyUnbuildableLimiter",
+        "RATE_LIMITER_OPTIONS": {"url": "redis://:hunter2@cache:6379/0"},
+    }
+    with pytest.raises(exc.SendflareConfigurationError) as error:
+        EmailBackend().send_messages([EmailMessage("S", "B", "f@example.com", ["a@example.com"])])
+    text = str(error.value)
+    assert "ValueError: cannot use redis://***:***@cache:6379/0" in text
+    assert "hunter2" not in text and sandbox.token not in text
+    assert error.value.__cause__ is None and error.value.__context__ is None
+    assert sandbox.requests() == []
