@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from django_sendflare import exceptions as exc
@@ -31,6 +32,7 @@ from django_sendflare.backends import EmailBackend
 from django_sendflare.models import ContactChange, QueuedMessage, QueuedRecipient
 from django_sendflare.ratelimit import InProcessRateLimiter
 
+from . import admin_pages
 from .conftest import HAS_MAILERS
 from .localserver import serving
 
@@ -354,4 +356,24 @@ def test_a_client_that_cannot_be_built_says_why_without_secrets(sandbox, setting
     assert "ValueError: cannot use redis://***:***@cache:6379/0" in text
     assert "hunter2" not in text and sandbox.token not in text
     assert error.value.__cause__ is None and error.value.__context__ is None
+    assert sandbox.requests() == []
+
+
+def test_the_admin_sync_action_says_it_will_retry_and_sends_nothing(sandbox, settings):
+    # The third way to the contact API: an admin action, through the same client.
+    boss = admin_pages.superuser_client()
+    ada = get_user_model().objects.create_user(username="ada", email="ada@example.com")
+    ContactChange.objects.all().delete()
+    settings.SENDFLARE = {
+        **settings.SENDFLARE,
+        "RATE_LIMIT": 5,
+        "RATE_LIMITER": f"{__name__}.EndlessWaitLimiter",
+    }
+    data = {"action": "sync_to_sendflare", "_selected_action": [ada.pk], "index": 0}
+    response = boss.post(reverse("admin:auth_user_changelist"), data, follow=True)
+    text = " ".join(str(m) for m in response.context["messages"])
+    assert "(ada@example.com): " in text and "it will be retried" in text, text
+    assert "Nothing was sent" in text
+    (change,) = ContactChange.objects.all()
+    assert change.state == ContactChange.State.PENDING
     assert sandbox.requests() == []
