@@ -40,17 +40,19 @@ from .exceptions import (
     SendflareAPIError,
     SendflareAuthenticationError,
     SendflareBadResponse,
+    SendflareConfigurationError,
     SendflareConnectionError,
     SendflareRateLimited,
     SendflareRedirectError,
+    SendflareRequestNotSent,
     SendflareServerError,
     SendflareUnencodableText,
     SendflareUnexpectedError,
 )
 from .ratelimit import RateLimiter, get_rate_limiter
-from .redaction import mask_url
+from .redaction import error_text, mask_url
 from .retry import MAX_RETRY_AFTER, RetryPolicy
-from .transport import SlotAfterConnectAdapter, before_each_request
+from .transport import RequestProgress, SlotAfterConnectAdapter, before_each_request
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,10 @@ class _BearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<BearerAuth ***>"
+
+    def text_of(self, error: BaseException) -> str:
+        """The text of ``error`` with URL credentials and this token masked."""
+        return error_text(error, self._token)
 
 
 class SendflareClient:
@@ -138,9 +144,26 @@ class SendflareClient:
     def from_settings(cls, conf: SendflareSettings | None = None) -> SendflareClient:
         """A new client configured by ``settings.SENDFLARE`` (or by ``conf``).
 
-        Raises SendflareConfigurationError naming every invalid key of the settings.
+        Raises SendflareConfigurationError naming every invalid key of the settings, or what
+        failed while the client was built.
         """
         conf = (conf or get_settings()).require_valid()
+        try:
+            return cls._build(conf)
+        except SendflareConfigurationError:
+            raise
+        except Exception as error:
+            # Building makes no request (a limiter's store is reached on first use): what
+            # fails here is the settings (a number the limiter cannot use, say), not the API.
+            problem = f"{type(error).__name__}: {error_text(error, conf.api_token)}"
+        # Raised outside the except clause, as in _attempt(): nothing is chained to it.
+        raise SendflareConfigurationError(
+            f"The Sendflare client cannot be built from these settings ({problem}): check "
+            "SENDFLARE (and the mailer's OPTIONS)"
+        )
+
+    @classmethod
+    def _build(cls, conf: SendflareSettings) -> SendflareClient:
         return cls(
             conf.api_token,
             api_url=conf.api_url,
@@ -282,8 +305,8 @@ class SendflareClient:
             attempt += 1
             try:
                 # The slot is taken on an open connection, so that requests *arrive* spaced.
-                with before_each_request(self._take_slot, self._sent):
-                    return self._attempt(method, path, params, data, headers)
+                with before_each_request(self._take_slot, self._sent) as progress:
+                    return self._attempt(method, path, params, data, headers, progress)
             except SendflareAPIError as error:
                 error.request = f"{method} {path}"
                 if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
@@ -331,6 +354,7 @@ class SendflareClient:
         params: Mapping[str, Any] | None,
         data: bytes | None,
         headers: Mapping[str, str],
+        progress: RequestProgress,
     ) -> APIResponse:
         started = time.perf_counter()
         failure: SendflareAPIError | None = None
@@ -347,11 +371,9 @@ class SendflareClient:
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            failure = _transport_error(error)
+            failure = _transport_error(error, progress)
         except Exception as error:  # urllib3 & co.: nothing of theirs reaches the caller raw
-            failure = SendflareUnexpectedError(
-                f"The HTTP request failed unexpectedly ({type(error).__name__})"
-            )
+            failure = self._unexpected(error, progress)
         if failure is not None:
             # Raised outside the except clause: the third-party exception is not chained to
             # ours, so its frames (whose locals hold the Authorization header) never reach a
@@ -368,6 +390,28 @@ class SendflareClient:
         )
         return result
 
+    def _unexpected(self, error: Exception, progress: RequestProgress) -> SendflareAPIError:
+        """An exception that is not requests' own: "may have been processed" only if it came
+        once the request's bytes had started to go out."""
+        if progress.may_have_left:
+            return SendflareUnexpectedError(
+                f"The HTTP request failed unexpectedly ({type(error).__name__})"
+            )
+        auth = self.session.auth
+        text = auth.text_of(error) if isinstance(auth, _BearerAuth) else ""
+        return SendflareRequestNotSent(
+            f"Nothing was sent: the request failed {_BEFORE_SENDING[progress.stage]} "
+            f"({type(error).__name__}: {text})"
+        )
+
+
+#: Where a request that never left failed, by its progress.
+_BEFORE_SENDING: dict[str | None, str] = {
+    None: "before it was given a connection",
+    "connecting": "while its connection was being opened",
+    "waiting": "while it waited for its rate-limit slot",
+}
+
 
 def _encode_json(body: Mapping[str, Any], method: str, path: str) -> bytes:
     """The request body as UTF-8 JSON; text with no UTF-8 form raises before any request."""
@@ -382,13 +426,19 @@ def _encode_json(body: Mapping[str, Any], method: str, path: str) -> bytes:
     )
 
 
-def _transport_error(error: requests.RequestException) -> SendflareAPIError:
+def _transport_error(
+    error: requests.RequestException, progress: RequestProgress
+) -> SendflareAPIError:
     """Map a requests exception to whether the request can have reached the API.
 
     The texts name the request as method and path and the cause by its kind: never the
     exception's own text, which can hold the URL (and credentials in it).
     """
     cause = _cause(error)
+    if progress.stage is not None and not progress.may_have_left:
+        # Our connection failed before writing (a refused or failing proxy, say): whatever
+        # requests calls it, the request never left.
+        return SendflareConnectionError(f"Could not connect to the Sendflare API ({cause})")
     if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError)):
         # The TLS handshake happens before any byte of the request is sent.
         return SendflareConnectionError(f"Could not connect to the Sendflare API ({cause})")
@@ -409,6 +459,12 @@ def _transport_error(error: requests.RequestException) -> SendflareAPIError:
         return SendflareAmbiguousError(
             f"The connection to the Sendflare API broke after the request was "
             f"sent; it may have been processed ({cause})"
+        )
+    if isinstance(error, ValueError):
+        # requests' own ValueErrors (InvalidSchema, InvalidHeader...) are raised while the
+        # request is prepared, e.g. for a SOCKS proxy without PySocks.
+        return SendflareRequestNotSent(
+            f"Nothing was sent: the request could not be prepared ({cause})"
         )
     return SendflareAmbiguousError(f"The Sendflare API request failed ({cause})")
 

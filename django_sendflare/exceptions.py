@@ -227,6 +227,17 @@ class SendflareUnexpectedError(SendflareAPIError):
     may_have_been_processed = True
 
 
+class SendflareRequestNotSent(SendflareUnexpectedError):
+    """Something other than the API failed *before* the request was sent: nothing reached the
+    API (the rate limiter's store, a timeout the socket cannot take, a bug before the request).
+
+    Never "may have been processed": queued mail stays queued and is tried again, rather than
+    becoming ``unknown``. The batch stops, as for any unexpected error.
+    """
+
+    may_have_been_processed = False
+
+
 class SendflareAuthenticationError(SendflareAPIError):
     """The API refused the credentials (HTTP 401 or 403 without a more precise service code)."""
 

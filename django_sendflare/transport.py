@@ -7,10 +7,17 @@ as the slots that follow, and the API answers 429. So the slot is taken here ins
 urllib3: after the connection is established and just before the request's bytes are written.
 Arrivals are then spaced like the slots, give or take the jitter the limiter's margin covers.
 
+The same place knows how far a request got: :class:`RequestProgress` records whether its
+connection was being opened, whether it was waiting for its slot, and whether its bytes had
+started to go out. A failure before that last point cannot have reached the API, whatever
+raised it (a refused connection, the limiter's store, a timeout the socket cannot take), so the
+client never reports it as "may have been processed".
+
 Only :mod:`django_sendflare.client` uses this module (it is the client's HTTP layer, split out
 so that the client reads as the API's plumbing). The hook travels in a context variable, set
 around one ``session.request()`` call by :func:`before_each_request`: a session used without it
-(or a test double that replaces ``HTTPAdapter.send``) sends without waiting.
+(or a test double that replaces ``HTTPAdapter.send``) sends without waiting, and its progress
+stays at ``None`` (no connection of this module was used).
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
@@ -30,10 +38,36 @@ from urllib3.util.wait import wait_for_read
 
 _Hook = Callable[[], None]
 
-#: What a connection calls right before it writes a request, and right after (None: nothing).
-_hooks: ContextVar[tuple[_Hook, _Hook | None] | None] = ContextVar(
-    "sendflare_request_hooks", default=None
-)
+#: How far a request got on a connection of this module, in order.
+Stage = Literal["connecting", "waiting", "writing", "written"]
+
+
+@dataclass
+class RequestProgress:
+    """How far the request of one :func:`before_each_request` block got.
+
+    ``stage`` is None until a connection of this module is used: the failure came from the
+    code before it (preparing the request, the pool) or from a test double.
+    """
+
+    stage: Stage | None = None
+
+    @property
+    def may_have_left(self) -> bool:
+        """Whether any byte of the request can have been written to the network."""
+        return self.stage in ("writing", "written")
+
+
+@dataclass(frozen=True)
+class _Block:
+    before: _Hook
+    after: _Hook | None
+    progress: RequestProgress
+
+
+#: What a connection calls right before it writes a request, and right after, and where it
+#: records its progress (None: outside any block).
+_block: ContextVar[_Block | None] = ContextVar("sendflare_request_block", default=None)
 
 #: A connection that waited longer than this for its slot is checked before it is written to:
 #: the server may have closed it meanwhile (keep-alive timeouts can be a few seconds).
@@ -44,14 +78,22 @@ _MAX_RECONNECTS = 2
 
 
 @contextmanager
-def before_each_request(before: _Hook, after: _Hook | None = None) -> Iterator[None]:
+def before_each_request(before: _Hook, after: _Hook | None = None) -> Iterator[RequestProgress]:
     """Run ``before`` right before each request of this block goes out on an open connection,
-    and ``after`` once it has been written."""
-    token = _hooks.set((before, after))
+    and ``after`` once it has been written; yield the block's :class:`RequestProgress`."""
+    progress = RequestProgress()
+    token = _block.set(_Block(before, after, progress))
     try:
-        yield
+        yield progress
     finally:
-        _hooks.reset(token)
+        _block.reset(token)
+
+
+def _reached(stage: Stage) -> None:
+    block = _block.get()
+    # Never back from "writing": once bytes may have left, nothing makes them unsent.
+    if block is not None and not block.progress.may_have_left:
+        block.progress.stage = stage
 
 
 class _SlotAfterConnect:
@@ -59,23 +101,31 @@ class _SlotAfterConnect:
 
     sock: Any
 
+    def connect(self) -> None:
+        # Also reached from urllib3's own code: an HTTPS pool connects before request().
+        _reached("connecting")
+        super().connect()  # type: ignore[misc]
+
     def request(self, *args: Any, **kwargs: Any) -> None:
-        hooks = _hooks.get()
-        if hooks is None:
+        block = _block.get()
+        if block is None:
             super().request(*args, **kwargs)  # type: ignore[misc]
             return
-        before, after = hooks
-        self._connect_then(before)
+        self._connect_then(block.before)
+        # From here on the API may receive (part of) the request.
+        block.progress.stage = "writing"
         super().request(*args, **kwargs)  # type: ignore[misc]
-        if after is not None:
-            after()
+        block.progress.stage = "written"
+        if block.after is not None:
+            block.after()
 
     def _connect_then(self, hook: _Hook) -> None:
         for reconnects in range(_MAX_RECONNECTS + 1):
             if self.sock is None:
                 # HTTPS pools have connected already; plain HTTP would connect inside
                 # request(), after the slot: open it here, outside the limiter.
-                self.connect()  # type: ignore[attr-defined]
+                self.connect()
+            _reached("waiting")
             started = time.monotonic()
             hook()
             waited = time.monotonic() - started
