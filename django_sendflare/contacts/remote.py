@@ -20,11 +20,12 @@ import logging
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..client import MAX_PAGE_SIZE, SendflareClient
 from ..exceptions import SendflareAPIError
 from .adapter import Contact, format_value, normalize_email
+from .results import LiveReadFailed
 
 if TYPE_CHECKING:
     from .remote_index import RemoteIndex
@@ -89,11 +90,14 @@ class RemoteContact:
         )
 
 
-class LiveReadFailed(Exception):
-    """The listing could not be read when a live status was needed: a transient failure.
+class RemoteView(Protocol):
+    """What a run knows of Sendflare's contacts: a :class:`ListingScan` or an :class:`IndexView`."""
 
-    Never read as "Confirmed": the work waits for its next attempt.
-    """
+    def want(self, addresses: Iterable[str]) -> None: ...
+
+    def known(self, addresses: Iterable[str]) -> Facts: ...
+
+    def lookup(self, addresses: Collection[str]) -> Facts: ...
 
 
 class ListingScan:

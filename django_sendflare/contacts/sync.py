@@ -27,18 +27,19 @@ from typing import ClassVar
 
 from django.db.models import Model
 
-from ..client import MAX_PAGE_SIZE, SendflareClient, get_client
-from ..conf import get_settings
-from ..exceptions import SendflareAPIError, SendflareConfigurationError
+from ..client import MAX_PAGE_SIZE, SendflareClient
+from ..exceptions import SendflareAPIError
 from ..models import ContactSyncState
 from ..queue import Lease
 from ..redaction import error_text
 from . import state as state_mod
-from .adapter import UNSUBSCRIBED, Contact, ContactAdapter, get_adapter
+from .adapter import UNSUBSCRIBED, Contact, ContactAdapter
+from .context import ServiceContext
 from .outbox import outbox_queue, user_lease
-from .reconcile import Outcome, Reconciliation
 from .remote import IndexView, ListingScan, RemoteContact, comparable
 from .remote_index import RemoteIndex
+from .results import Outcome
+from .steps import UserRun
 
 __all__ = ["RemoteContact", "SyncPlan", "comparable", "plan", "prune_refusal", "run_sync"]
 
@@ -499,37 +500,25 @@ class ApplyReport:
 
 
 class SyncRun:
-    """What the items of one full sync share: the client, the adapter, the lease, the view."""
+    """What the items of one full sync share: the service context, the lease, the view."""
 
-    def __init__(
-        self,
-        client: SendflareClient,
-        adapter: ContactAdapter,
-        *,
-        app_id: str,
-        view: IndexView,
-        lease: Lease,
-        recreate_to_change_status: bool,
-    ) -> None:
-        self.client = client
-        self.adapter = adapter
-        self.app_id = app_id
+    def __init__(self, context: ServiceContext, *, view: IndexView, lease: Lease) -> None:
+        self.context = context
+        self.client = context.client
+        self.adapter = context.adapter
+        self.app_id = context.app_id
         self.view = view
         self.lease = lease
-        self.recreate_to_change_status = recreate_to_change_status
-        self.queue = outbox_queue()
+        self.queue = outbox_queue(using=context.using)
         self.report = ApplyReport()
 
     def reconcile(self, item: UserItem) -> ItemResult:
         """Bring the item's user up to date, from the user's state now (not the plan's)."""
-        result = Reconciliation(
+        result = UserRun(
             item.user_key,
-            client=self.client,
-            adapter=self.adapter,
-            app_id=self.app_id,
+            context=self.context,
             lease=self.lease,
             view=self.view,
-            recreate_to_change_status=self.recreate_to_change_status,
             unique_address=item.unique_address,
         ).run()
         item_result = ItemResult(
@@ -651,14 +640,11 @@ def run_sync(
     every other contact look like an extra)."""
     if prune and since is not None:
         raise ValueError("--prune cannot be combined with --since: only some users are compared")
-    conf = get_settings()
-    if not conf.app_id:
-        raise SendflareConfigurationError("SENDFLARE['APP_ID'] is not set: nothing to sync.")
-    client = client or get_client(conf)
-    adapter = adapter or get_adapter()
+    context = ServiceContext.build(client=client, adapter=adapter, purpose="nothing to sync")
+    conf, client, adapter = context.settings, context.client, context.adapter
     listing = fetch_remote(
         client,
-        app_id=conf.app_id,
+        app_id=context.app_id,
         fields=adapter.fields,
         page_size=page_size,
         on_page=on_remote_page,
@@ -682,17 +668,17 @@ def run_sync(
 
         if dry_run:
             return report
-        scan = ListingScan(client, app_id=conf.app_id, fields=adapter.fields, page_size=page_size)
-        run = SyncRun(
-            client,
-            adapter,
-            app_id=conf.app_id,
-            view=IndexView(listing.index, complete=listing.complete, fallback=scan),
-            lease=user_lease(),
-            recreate_to_change_status=conf.contacts_recreate_to_change_status,
+        scan = ListingScan(
+            client, app_id=context.app_id, fields=adapter.fields, page_size=page_size
         )
-        items: list[UserItem | DeleteExtra] = [*sync_plan.user_items()]
-        planned = {item.user_key for item in sync_plan.user_items()}
+        run = SyncRun(
+            context,
+            view=IndexView(listing.index, complete=listing.complete, fallback=scan),
+            lease=user_lease(context.using),
+        )
+        user_items = sync_plan.user_items()
+        planned = {item.user_key for item in user_items}
+        items: list[UserItem | DeleteExtra] = [*user_items]
         items += [c for c in cleanup_items(chunk_size) if c.user_key not in planned]
         if prune and report.prune_refused is None:
             items += [DeleteExtra(extra) for extra in sync_plan.extras]

@@ -7,6 +7,8 @@ serialises every access under its own lock, so that one request's checks and wri
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +144,39 @@ class Store:
         seq = self.next_seq
         self.next_seq += 1
         return seq
+
+    def seed_contacts(self, lines: Iterable[str], *, today: str) -> int:
+        """Load contacts straight in, one save-contact request body per JSON line; return how many.
+
+        For measuring a full sync of a large list without first pushing it call by call
+        (``--seed-contacts FILE``). Each line is ``{"appId", "emailAddress", "status", ...data}``
+        as the save-contact endpoint takes it; a later line for an address replaces the earlier
+        one. A line that is not such an object raises ``ValueError`` naming its number, and
+        nothing of the file is loaded.
+        """
+        loaded: list[tuple[str, str, Contact]] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                body = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"line {number}: not JSON ({error})") from None
+            if not isinstance(body, dict):
+                raise ValueError(f"line {number}: not a JSON object")
+            app_id, email, status = body.get("appId"), body.get("emailAddress"), body.get("status")
+            if not all(isinstance(v, str) and v.strip() for v in (app_id, email, status)):
+                raise ValueError(f"line {number}: appId, emailAddress and status are required")
+            data = {
+                k: v for k, v in body.items() if k in CONTACT_DATA_FIELDS and isinstance(v, str | int)
+            }
+            contact = Contact(
+                email=email, status=status, register_date=today, last_active_time=today, data=data
+            )
+            loaded.append((app_id, contact_key(email), contact))
+        for app_id, key, contact in loaded:
+            self.contacts.setdefault(app_id, {})[key] = contact
+        return len(loaded)
 
     def clear_messages(self) -> None:
         """Forget every message."""

@@ -1,0 +1,427 @@
+"""Carry out the steps :func:`~.decide.decide` chooses for one user, under the user's lease.
+
+:class:`UserRun` is the only code that changes a user's contact. It takes the user's lease,
+reads the user's facts (:mod:`.snapshot`), asks :func:`~.decide.decide` for the next step and
+carries it out, until the answer is "done". The facts are read once, and again only before a
+save that follows a call (a user deleted, deactivated or marked do-not-sync meanwhile gets no
+further save, only deletes: I2) or after a ``contact_unsubscribed`` receiver ran.
+
+The state is written once per step, after its call, except for what must be durable *before* a
+call: the address a save may create (I3) and any evidence learned (I1). The record of a save
+that moves the user to a new address is written together with the delete of the old address
+that follows it (one write for the move): if the process dies between them, the state names
+both addresses still, and the next run finishes the move.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from ..models import ContactChange, ContactSyncState
+from ..queue import Lease
+from ..signals import contact_unsubscribed
+from . import decide as d
+from .adapter import UNSUBSCRIBED, Contact, normalize_email
+from .context import ServiceContext
+from .remote import RemoteView
+from .results import CallFailed, LiveReadFailed, Outcome, Permanent, UserResult, calling, failure_of
+from .snapshot import Outbox, Snapshot, SnapshotReader
+
+logger = logging.getLogger(__name__)
+
+#: More decisions than any user needs (reads, a save, a re-create, a few addresses to delete).
+MAX_DECISIONS = 60
+
+
+class UserRun:
+    """Brings the contact of the user ``key`` up to date, under the user's lease.
+
+    ``view`` answers what Sendflare holds (live reads happen through it); ``force`` saves the
+    contact even when the recorded state says it is up to date (an explicit "Sync to
+    Sendflare"); ``unique_address`` is an address a full sync has just found no other user to
+    have (its check over every user stands in for a scan of the users).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        context: ServiceContext,
+        lease: Lease,
+        view: RemoteView,
+        force: bool = False,
+        unique_address: str = "",
+    ) -> None:
+        self.key = key
+        self.context = context
+        self.lease = lease
+        self.view = view
+        self.force = force
+        self.reader = SnapshotReader(key, adapter=context.adapter, view=view, using=context.using)
+        if normalize_email(unique_address):
+            self.reader.others[normalize_email(unique_address)] = []
+        self.result = UserResult(key, Outcome.UNCHANGED)
+        self._pending: dict[str, Any] = {}
+        self._must_flush = False  # something staged must be written before the next call
+        self._calls_since_read = 0
+        self._reread = False  # a receiver ran: read the facts again before deciding
+        self._saved = self._deleted = False
+
+    def __repr__(self) -> str:
+        return f"<UserRun of user {self.key}>"
+
+    # The run.
+
+    def run(self) -> UserResult:
+        """Take the lease, bring the contact up to date, release; never raises an API error."""
+        if not self._take():
+            self.result.outcome = Outcome.BUSY
+            return self.result
+        try:
+            self._run_leased()
+        except Exception as error:
+            failure = failure_of(error, user_key=self.key)
+            self.result.outcome, self.result.error = failure.outcome, failure.error
+            self.result.transient = failure.transient
+            self.result.account_level = failure.account_level
+            self._flush()  # what the calls made did happen
+        finally:
+            self.lease.release(self.key)
+        return self.result
+
+    def _take(self) -> bool:
+        if self.lease.take(self.key):
+            return True
+        # A lease needs the row: a user never delivered yet has none.
+        _, created = ContactSyncState.objects.using(self.context.using).get_or_create(
+            user_key=self.key
+        )
+        return created and self.lease.take(self.key)
+
+    def _run_leased(self) -> None:
+        reader = self.reader
+        state = reader.state()
+        outbox = reader.outbox()
+        self.result.row_ids = outbox.ids
+        guesses = [outbox.latest, *outbox.addresses, state.synced_email, *state.stale_emails]
+        snapshot = Snapshot(
+            self.key,
+            reader.user(state, guesses),
+            state,
+            force=self.force or outbox.forced,
+            recreate_to_change_status=self.context.recreate_to_change_status,
+        )
+        self.snapshot = snapshot
+        self._adopt_rows(outbox)
+        self._fill()
+        for _ in range(MAX_DECISIONS):
+            self.lease.keep_alive()
+            if self._reread:
+                self._refresh(state=True)
+            step = d.decide(self.snapshot)
+            self._note_email()
+            if self._calls_since_read and (
+                isinstance(step, d.Save) or (isinstance(step, d.Done) and self.snapshot.created)
+            ):
+                # I2: a save is made from facts read after the last call; and what this run
+                # created is undone if the user was deactivated while it was being created.
+                self._refresh(state=isinstance(step, d.Save))
+                continue
+            if isinstance(step, d.Done):
+                self._flush()
+                self._finish(synced=step.synced)
+                return
+            if isinstance(step, d.Conflict):
+                self.result.conflict = True
+                raise Permanent(
+                    f"Conflict: {step.email} is also the address of user(s) "
+                    f"{', '.join(step.others)}; neither is synced until only one has it."
+                )
+            if isinstance(step, d.ForgetUser):
+                self._forget_user(outbox)
+                self._finish(synced=False)
+                return
+            self._carry_out(step)
+        raise Permanent("the contact did not settle (too many steps)")
+
+    def _finish(self, *, synced: bool) -> None:
+        if self._saved:
+            self.result.outcome = Outcome.SAVED
+        elif self._deleted:
+            self.result.outcome = Outcome.DELETED
+        elif not synced:
+            self.result.outcome = Outcome.SKIPPED
+
+    def _note_email(self) -> None:
+        user = self.snapshot.user
+        if user is not None:
+            self.result.email = user.contact.email if user.contact is not None else user.email
+
+    # Reading.
+
+    def _fill(self) -> None:
+        """The facts a decision needs besides the state and the user: who else, what is there."""
+        snapshot = self.snapshot
+        contact = snapshot.user.contact if snapshot.user is not None else None
+        snapshot.others = tuple(self.reader.others_with(contact.key)) if contact else ()
+        known = self.reader.remote(snapshot.addresses())
+        snapshot.remote.update({k: v for k, v in known.items() if k not in snapshot.remote})
+
+    def _refresh(self, *, state: bool) -> None:
+        """Read the user again, and with ``state`` its sync state (the admin's marks)."""
+        self._flush()
+        if state:
+            self.snapshot.state = self.reader.state()
+        self.snapshot.user = self.reader.user(self.snapshot.state)
+        self._fill()
+        self._calls_since_read = 0
+        self._reread = False
+
+    def _adopt_rows(self, outbox: Outbox) -> None:
+        """The addresses the rows name, other than the current one, may exist: note them as stale.
+
+        An address the user had only between two deliveries was never created by us, but
+        another user may have kept its contact for this one (see :meth:`_hand_over`), which the
+        rows are the only record of (I3). From now on the state speaks for the rows
+        (``rows_adopted_through``): what this run forgets, a row waiting to be resolved must
+        not claim for this user.
+        """
+        state, user = self.snapshot.state, self.snapshot.user
+        current = normalize_email(user.email) if user is not None else ""
+        addresses = list(state.stale_emails)
+        known = {current, normalize_email(state.synced_email), ""}
+        for address in outbox.addresses:
+            key = normalize_email(address)
+            if key not in known and key not in map(normalize_email, addresses):
+                addresses.append(address.strip())
+        values: dict[str, Any] = {}
+        if addresses != list(state.stale_emails):
+            values["stale_emails"] = addresses
+        if outbox.top is not None and outbox.top > state.rows_adopted_through:
+            values["rows_adopted_through"] = outbox.top
+        self._stage(values)
+
+    # Carrying out a step.
+
+    def _carry_out(self, step: d.Step) -> None:
+        snapshot = self.snapshot
+        handlers: dict[type, Callable[[Any], None]] = {
+            d.LiveRead: self._live_read,
+            d.FindKeepers: self._find_keepers,
+            d.Save: self._save,
+            d.Delete: self._delete,
+            d.HandOver: self._hand_over,
+            d.LearnUnsubscribed: self._learn_unsubscribed,
+            d.LearnRemoteDelete: self._learn_remote_delete,
+            d.Adopt: lambda s: self._stage(
+                _synced_values(snapshot, s.contact, s.email, s.status), durable=True
+            ),
+            d.Refresh: lambda s: self._stage({"synced_data": s.data, "synced_at": timezone.now()}),
+            d.NoteStale: lambda s: self._stage(
+                {"stale_emails": d.stale_with(snapshot.state, s.address)}, durable=True
+            ),
+        }
+        handlers[type(step)](step)
+
+    def _live_read(self, step: d.LiveRead) -> None:
+        keys = {normalize_email(a) for a in step.addresses}
+        facts = self.view.lookup(keys)
+        if keys - set(facts):
+            raise LiveReadFailed("the contact list could not be read for a live status")
+        self.snapshot.remote.update(facts)
+
+    def _find_keepers(self, step: d.FindKeepers) -> None:
+        self.snapshot.keepers[normalize_email(step.address)] = self.reader.keepers_of(step.address)
+
+    def _call(self, method: Any, **kwargs: Any) -> None:
+        if self._must_flush:
+            self._flush()
+        self.lease.keep_alive()
+        self.result.calls += 1
+        self._calls_since_read += 1
+        with calling():
+            method(app_id=self.context.app_id, **kwargs)
+
+    def _save(self, step: d.Save) -> None:
+        snapshot, contact = self.snapshot, step.contact
+        if step.new_address and not step.exists:
+            # I3: recorded before the call, so that a lost answer leaves no orphan behind.
+            self._stage({"stale_emails": d.stale_with(snapshot.state, contact.email)})
+        self._flush()
+        data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
+        client = self.context.client
+        self._call(client.save_contact, email=contact.email, status=step.status, data=data)
+        self._saved = True
+        snapshot.touched.add(contact.key)
+        snapshot.force = False  # a forced sync asks for one save of the current contact
+        if step.new_address:
+            snapshot.created.add(contact.key)
+            self._stage(_synced_values(snapshot, contact, contact.email, step.status))
+        else:
+            self._stage({"synced_data": contact.filled_data(), "synced_at": timezone.now()})
+
+    def _delete(self, step: d.Delete) -> None:
+        self._call(self.context.client.delete_contact, email=step.address)
+        self._deleted = True
+        self._forget_address(step.address)
+        self._dealt_with(step.address)
+
+    def _hand_over(self, step: d.HandOver) -> None:
+        """Forget the address, left to its keepers, holding their leases.
+
+        Two workers could otherwise hand one address to each other at the same instant, each
+        relying on the other's record, and both forget it: an orphan (I3). A user's records
+        change only under its lease, so the keepers' leases are taken first and the keepers
+        looked up again; a keeper that another worker is bringing up to date makes this a
+        transient failure, retried later. Nobody keeps it any more: it is deleted.
+        """
+        address, taken = step.address, []
+        try:
+            for key in sorted(step.keepers):
+                if key in self.lease.held:
+                    continue  # this holder has that user already (one lease serves a batch)
+                ContactSyncState.objects.using(self.context.using).get_or_create(user_key=key)
+                if not self.lease.take(key):
+                    raise CallFailed(
+                        f"user {key}, who may keep the contact {address}, is being brought up "
+                        "to date by another worker"
+                    )
+                taken.append(key)
+            self.reader.forget_others(address)
+            keepers = self.reader.keepers_of(address)
+            if not keepers:
+                self._delete(d.Delete(address))
+                return
+            self._forget_address(address)
+            self._flush()  # while the keepers' leases are held
+            logger.info(
+                "Sendflare: kept the contact %s of user %s for user(s) %s",
+                address,
+                self.key,
+                ", ".join(keepers),
+            )
+            self._dealt_with(address)
+        finally:
+            for key in taken:
+                self.lease.release(key)
+
+    def _dealt_with(self, address: str) -> None:
+        key = normalize_email(address)
+        self.snapshot.gone.add(key)
+        self.snapshot.touched.add(key)
+        self.result.email = self.result.email or address
+
+    # Recording.
+
+    def _stage(self, values: dict[str, Any], *, durable: bool = False) -> None:
+        """Note values of the state to write (now in the snapshot, in the database at the next
+        flush); ``durable``: they must be written before the next call."""
+        if not values:
+            return
+        self._pending.update(values)
+        self.snapshot.state = self.snapshot.state.with_values(values)
+        self._must_flush = self._must_flush or durable
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        ContactSyncState.objects.using(self.context.using).filter(user_key=self.key).update(
+            **self._pending, updated_at=timezone.now()
+        )
+        self._pending, self._must_flush = {}, False
+
+    def _forget_address(self, address: str) -> None:
+        state, key = self.snapshot.state, normalize_email(address)
+        values: dict[str, Any] = {
+            "stale_emails": [a for a in state.stale_emails if normalize_email(a) != key]
+        }
+        if normalize_email(state.synced_email) == key:
+            values.update(synced_email="", synced_data={}, remote_status="")
+        self._stage(values)
+
+    def _learn_unsubscribed(self, step: d.LearnUnsubscribed) -> None:
+        """Sendflare holds an address of this user as Unsubscribed: sticky (I1), and reported."""
+        state = self.snapshot.state
+        first = state.unsubscribed_at is None
+        values: dict[str, Any] = {}
+        if first:
+            values["unsubscribed_at"] = timezone.now()
+        if normalize_email(state.synced_email) == normalize_email(step.email):
+            values["remote_status"] = UNSUBSCRIBED
+        self._stage(values, durable=True)
+        user = self.snapshot.user
+        if first and user is not None:
+            logger.info(
+                "Sendflare: the contact %s of user %s is Unsubscribed", step.email, self.key
+            )
+            self._announce(user.instance, step.email, deleted=False)
+
+    def _learn_remote_delete(self, step: d.LearnRemoteDelete) -> None:
+        """The synced contact is gone from a complete listing: deleted at Sendflare."""
+        self._stage(
+            {
+                "synced_email": "",
+                "synced_data": {},
+                "remote_status": "",
+                "remote_deleted_at": timezone.now(),
+            },
+            durable=True,
+        )
+        logger.info(
+            "Sendflare: the contact %s of user %s was deleted at Sendflare", step.email, self.key
+        )
+        if self.snapshot.user is not None:
+            self._announce(self.snapshot.user.instance, step.email, deleted=True)
+
+    def _announce(self, user: Model, email: str, *, deleted: bool) -> None:
+        self._flush()  # the receivers see what was learned
+        for receiver, response in contact_unsubscribed.send_robust(
+            sender=type(user), user=user, email=email, deleted=deleted
+        ):
+            if isinstance(response, Exception):
+                logger.error(
+                    "Sendflare: the contact_unsubscribed receiver %r failed: %r", receiver, response
+                )
+        self._reread = True  # a receiver may have marked the user do-not-sync
+
+    def _forget_user(self, outbox: Outbox) -> None:
+        """The deleted user's records are empty: drop its state, and the rows this run read.
+
+        Together: a row left without its state would claim the user's old addresses again
+        (``rows_adopted_through`` went with the state) until the outbox resolved it.
+        """
+        self._pending, self._must_flush = {}, False
+        using = self.context.using
+        with transaction.atomic(using=using):
+            ContactSyncState.objects.using(using).filter(user_key=self.key).delete()
+            if outbox.top is not None:
+                ContactChange.objects.using(using).filter(
+                    user_key=self.key, id__lte=outbox.top
+                ).delete()
+
+
+def _synced_values(snapshot: Snapshot, contact: Contact, email: str, status: str) -> dict[str, Any]:
+    """``email`` is now the user's contact; the address synced before is to delete."""
+    state = snapshot.state
+    key, previous = normalize_email(email), state.synced_email
+    stale = [a for a in state.stale_emails if normalize_email(a) not in (key, "")]
+    if normalize_email(previous) not in ("", key) and normalize_email(previous) not in map(
+        normalize_email, stale
+    ):
+        stale.append(previous.strip())
+    return {
+        "synced_email": email,
+        "synced_data": contact.filled_data(),
+        "synced_at": timezone.now(),
+        "remote_status": status,
+        "stale_emails": stale,
+        "unsubscribed_at": (
+            state.unsubscribed_at or (timezone.now() if status == UNSUBSCRIBED else None)
+        ),
+    }
