@@ -20,6 +20,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
 from .config import enqueue_task_enabled, recording_enabled
+from .outbox import record_change
 from .state import user_key
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ def user_post_save(
     adapter = get_adapter()
     if not _tracked(adapter, update_fields):
         return
-    from .outbox import record_change
-
     record_change(
         instance,
         str(ContactChange.Kind.SAVE),
@@ -97,8 +96,6 @@ def user_post_delete(
     """Record the deletion with the address the user had (the row is gone, the instance is not)."""
     if not recording_enabled():
         return
-    from .outbox import record_change
-
     record_change(
         instance,
         str(ContactChange.Kind.DELETE),

@@ -168,7 +168,9 @@ class Store:
             if not all(isinstance(v, str) and v.strip() for v in (app_id, email, status)):
                 raise ValueError(f"line {number}: appId, emailAddress and status are required")
             data = {
-                k: v for k, v in body.items() if k in CONTACT_DATA_FIELDS and isinstance(v, str | int)
+                k: v
+                for k, v in body.items()
+                if k in CONTACT_DATA_FIELDS and isinstance(v, str | int)
             }
             contact = Contact(
                 email=email, status=status, register_date=today, last_active_time=today, data=data

@@ -22,7 +22,12 @@ def test_seeded_contacts_are_listed_as_saved_ones(tmp_path: Path) -> None:
     path = tmp_path / "contacts.jsonl"
     lines = [
         {"appId": "app", "emailAddress": "Ann@Example.com", "status": "Unsubscribed"},
-        {"appId": "app", "emailAddress": "bob@example.com", "status": "Confirmed", "firstName": "B"},
+        {
+            "appId": "app",
+            "emailAddress": "bob@example.com",
+            "status": "Confirmed",
+            "firstName": "B",
+        },
         {"appId": "other", "emailAddress": "cy@example.com", "status": "Confirmed"},
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
