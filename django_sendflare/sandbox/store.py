@@ -164,8 +164,10 @@ class Store:
                 raise ValueError(f"line {number}: not JSON ({error})") from None
             if not isinstance(body, dict):
                 raise ValueError(f"line {number}: not a JSON object")
-            app_id, email, status = body.get("appId"), body.get("emailAddress"), body.get("status")
-            if not all(isinstance(v, str) and v.strip() for v in (app_id, email, status)):
+            app_id, email, status = (
+                str(body.get(name) or "").strip() for name in ("appId", "emailAddress", "status")
+            )
+            if not (app_id and email and status):
                 raise ValueError(f"line {number}: appId, emailAddress and status are required")
             data = {
                 k: v
