@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapter import CONFIRMED, UNSUBSCRIBED, Contact, normalize_email
+from .effects import stale_with
 from .remote import RemoteContact
 from .snapshot import UNKNOWN, Snapshot, StateFacts
 
@@ -109,7 +110,7 @@ class Adopt:
 class Refresh:
     """Sendflare matches the user but our record of what was sent is old: record it."""
 
-    data: dict[str, str]
+    contact: Contact
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _contact_step(snapshot: Snapshot, contact: Contact, synced: str, stale: list
         if isinstance(here, RemoteContact):
             differs = bool(here.changes(contact))
             if not differs and state.synced_data != contact.filled_data():
-                return Refresh(contact.filled_data())
+                return Refresh(contact)
         else:
             differs = state.synced_data != contact.filled_data()
         if differs or snapshot.force:
@@ -311,12 +312,6 @@ def _learns(state: StateFacts, email: str) -> bool:
         return True
     synced = normalize_email(state.synced_email) == normalize_email(email)
     return synced and state.remote_status != UNSUBSCRIBED
-
-
-def stale_with(state: StateFacts, address: str) -> list[str]:
-    """The stale addresses of ``state`` with ``address`` last (moved there if it was in)."""
-    key = normalize_email(address)
-    return [*(a for a in state.stale_emails if normalize_email(a) != key), address.strip()]
 
 
 def _cleared(contact: Contact, synced_data: dict[str, Any], here: Any) -> tuple[str, ...]:

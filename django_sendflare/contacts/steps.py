@@ -27,7 +27,8 @@ from ..models import ContactChange, ContactSyncState
 from ..queue import Lease
 from ..signals import contact_unsubscribed
 from . import decide as d
-from .adapter import UNSUBSCRIBED, Contact, normalize_email
+from . import effects
+from .adapter import normalize_email
 from .context import ServiceContext
 from .remote import RemoteView
 from .results import CallFailed, LiveReadFailed, Outcome, Permanent, UserResult, calling, failure_of
@@ -220,11 +221,12 @@ class UserRun:
             d.LearnUnsubscribed: self._learn_unsubscribed,
             d.LearnRemoteDelete: self._learn_remote_delete,
             d.Adopt: lambda s: self._stage(
-                _synced_values(snapshot, s.contact, s.email, s.status), durable=True
+                effects.synced(snapshot.state, s.contact, s.email, s.status, timezone.now()),
+                durable=True,
             ),
-            d.Refresh: lambda s: self._stage({"synced_data": s.data, "synced_at": timezone.now()}),
+            d.Refresh: lambda s: self._stage(effects.sent(s.contact, timezone.now())),
             d.NoteStale: lambda s: self._stage(
-                {"stale_emails": d.stale_with(snapshot.state, s.address)}, durable=True
+                {"stale_emails": effects.stale_with(snapshot.state, s.address)}, durable=True
             ),
         }
         handlers[type(step)](step)
@@ -252,7 +254,7 @@ class UserRun:
         snapshot, contact = self.snapshot, step.contact
         if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
-            self._stage({"stale_emails": d.stale_with(snapshot.state, contact.email)})
+            self._stage({"stale_emails": effects.stale_with(snapshot.state, contact.email)})
         self._flush()
         data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
         client = self.context.client
@@ -260,11 +262,12 @@ class UserRun:
         self._saved = True
         snapshot.touched.add(contact.key)
         snapshot.force = False  # a forced sync asks for one save of the current contact
+        now = timezone.now()
         if step.new_address:
             snapshot.created.add(contact.key)
-            self._stage(_synced_values(snapshot, contact, contact.email, step.status))
+            self._stage(effects.synced(snapshot.state, contact, contact.email, step.status, now))
         else:
-            self._stage({"synced_data": contact.filled_data(), "synced_at": timezone.now()})
+            self._stage(effects.sent(contact, now))
 
     def _delete(self, step: d.Delete) -> None:
         self._call(self.context.client.delete_contact, email=step.address)
@@ -337,24 +340,14 @@ class UserRun:
         self._pending, self._must_flush = {}, False
 
     def _forget_address(self, address: str) -> None:
-        state, key = self.snapshot.state, normalize_email(address)
-        values: dict[str, Any] = {
-            "stale_emails": [a for a in state.stale_emails if normalize_email(a) != key]
-        }
-        if normalize_email(state.synced_email) == key:
-            values.update(synced_email="", synced_data={}, remote_status="")
-        self._stage(values)
+        self._stage(effects.forgotten(self.snapshot.state, address))
 
     def _learn_unsubscribed(self, step: d.LearnUnsubscribed) -> None:
         """Sendflare holds an address of this user as Unsubscribed: sticky (I1), and reported."""
-        state = self.snapshot.state
-        first = state.unsubscribed_at is None
-        values: dict[str, Any] = {}
-        if first:
-            values["unsubscribed_at"] = timezone.now()
-        if normalize_email(state.synced_email) == normalize_email(step.email):
-            values["remote_status"] = UNSUBSCRIBED
-        self._stage(values, durable=True)
+        first = self.snapshot.state.unsubscribed_at is None
+        self._stage(
+            effects.unsubscribed(self.snapshot.state, step.email, timezone.now()), durable=True
+        )
         user = self.snapshot.user
         if first and user is not None:
             logger.info(
@@ -364,15 +357,7 @@ class UserRun:
 
     def _learn_remote_delete(self, step: d.LearnRemoteDelete) -> None:
         """The synced contact is gone from a complete listing: deleted at Sendflare."""
-        self._stage(
-            {
-                "synced_email": "",
-                "synced_data": {},
-                "remote_status": "",
-                "remote_deleted_at": timezone.now(),
-            },
-            durable=True,
-        )
+        self._stage(effects.deleted_remotely(timezone.now()), durable=True)
         logger.info(
             "Sendflare: the contact %s of user %s was deleted at Sendflare", step.email, self.key
         )
@@ -404,24 +389,3 @@ class UserRun:
                 ContactChange.objects.using(using).filter(
                     user_key=self.key, id__lte=outbox.top
                 ).delete()
-
-
-def _synced_values(snapshot: Snapshot, contact: Contact, email: str, status: str) -> dict[str, Any]:
-    """``email`` is now the user's contact; the address synced before is to delete."""
-    state = snapshot.state
-    key, previous = normalize_email(email), state.synced_email
-    stale = [a for a in state.stale_emails if normalize_email(a) not in (key, "")]
-    if normalize_email(previous) not in ("", key) and normalize_email(previous) not in map(
-        normalize_email, stale
-    ):
-        stale.append(previous.strip())
-    return {
-        "synced_email": email,
-        "synced_data": contact.filled_data(),
-        "synced_at": timezone.now(),
-        "remote_status": status,
-        "stale_emails": stale,
-        "unsubscribed_at": (
-            state.unsubscribed_at or (timezone.now() if status == UNSUBSCRIBED else None)
-        ),
-    }
