@@ -34,6 +34,7 @@ from django.db.models import Model, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from ..client import CONTACT_STATUSES
+from .config import adapter_path
 
 #: Every data field the API documents for a contact.
 DATA_FIELDS: tuple[str, ...] = (
@@ -199,8 +200,6 @@ _adapters_lock = threading.Lock()
 def get_adapter(path: str | None = None) -> ContactAdapter:
     """The adapter named by ``SENDFLARE["CONTACT_ADAPTER"]`` (or ``path``), built once."""
     if path is None:
-        from .config import adapter_path
-
         path = adapter_path()
     with _adapters_lock:
         adapter = _adapters.get(path)

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapter import CONFIRMED, UNSUBSCRIBED, Contact, normalize_email
-from .effects import stale_with
 from .remote import RemoteContact
 from .snapshot import UNKNOWN, Snapshot, StateFacts
 
@@ -182,7 +181,7 @@ def decide(snapshot: Snapshot) -> Step:
     if others:
         # The addresses this user had before are not its address any more (I3): deleted first.
         # The shared address is recorded, so that whoever keeps its contact leaves it to us.
-        if stale_with(state, contact.email) != list(state.stale_emails):
+        if state.stale_with(contact.email) != list(state.stale_emails):
             return NoteStale(contact.email)
         rest = [a for a in [synced, *stale] if normalize_email(a) != contact.key]
         return _delete_first(snapshot, rest) or Conflict(contact.email, others)

@@ -1,8 +1,8 @@
 """What each step records in the user's sync state: pure functions of the facts and the step.
 
-The steps (:mod:`.steps`) write these values; the full sync's plan (:mod:`.plan`) applies them
-to a snapshot in memory to foresee a user's steps without making them. One definition of what a
-step means for the state, so that what the plan shows is what the steps do.
+The steps (:mod:`.steps`) write these values; :func:`foresee` applies them to a snapshot in
+memory to list a user's steps without taking them (the full sync's plan and its dry run). One
+definition of what a step means for the state, so that what the plan shows is what steps do.
 """
 
 from __future__ import annotations
@@ -10,14 +10,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from . import decide as d
 from .adapter import UNSUBSCRIBED, Contact, normalize_email
-from .snapshot import StateFacts
-
-
-def stale_with(state: StateFacts, address: str) -> list[str]:
-    """The stale addresses of ``state`` with ``address`` last (moved there if it was in)."""
-    key = normalize_email(address)
-    return [*(a for a in state.stale_emails if normalize_email(a) != key), address.strip()]
+from .snapshot import Snapshot, StateFacts
 
 
 def synced(
@@ -69,3 +64,58 @@ def unsubscribed(state: StateFacts, email: str, now: datetime.datetime) -> dict[
 def deleted_remotely(now: datetime.datetime) -> dict[str, Any]:
     """A complete listing lacks the synced contact: it was deleted at Sendflare."""
     return {"synced_email": "", "synced_data": {}, "remote_status": "", "remote_deleted_at": now}
+
+
+#: The time a foreseen step is recorded at (the plan reads no clock; only "set or not" matters).
+_FORESEEN = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+#: More decisions than any user needs.
+MAX_FORESEEN = 60
+
+
+def foresee(snapshot: Snapshot) -> list[d.Step]:
+    """The steps :func:`~.decide.decide` would take from ``snapshot``, without taking them.
+
+    Each step's effect is applied to the snapshot in memory (which is consumed). The plan looks
+    no further than a fact it lacks: a live read ends the list (the step will read), and an
+    address about to be deleted is taken to be nobody else's (the step will look). The list
+    ends with :class:`~.decide.Done`, :class:`~.decide.Conflict`, :class:`~.decide.ForgetUser`
+    or :class:`~.decide.LiveRead`.
+    """
+    steps: list[d.Step] = []
+    for _ in range(MAX_FORESEEN):
+        step = d.decide(snapshot)
+        if isinstance(step, d.FindKeepers):
+            snapshot.keepers[normalize_email(step.address)] = ()
+            continue
+        steps.append(step)
+        if isinstance(step, (d.Done, d.Conflict, d.ForgetUser, d.LiveRead)):
+            return steps
+        values = _effect(snapshot, step)
+        if isinstance(step, d.Save):
+            snapshot.saved(step.contact, new_address=step.new_address)
+        elif isinstance(step, (d.Delete, d.HandOver)):
+            snapshot.dealt_with(step.address)
+        snapshot.state = snapshot.state.with_values(values)
+    return steps
+
+
+def _effect(snapshot: Snapshot, step: d.Step) -> dict[str, Any]:
+    state = snapshot.state
+    if isinstance(step, d.Save):
+        if step.new_address:
+            return synced(state, step.contact, step.contact.email, step.status, _FORESEEN)
+        return sent(step.contact, _FORESEEN)
+    if isinstance(step, (d.Delete, d.HandOver)):
+        return forgotten(state, step.address)
+    if isinstance(step, d.Adopt):
+        return synced(state, step.contact, step.email, step.status, _FORESEEN)
+    if isinstance(step, d.Refresh):
+        return sent(step.contact, _FORESEEN)
+    if isinstance(step, d.NoteStale):
+        return {"stale_emails": state.stale_with(step.address)}
+    if isinstance(step, d.LearnUnsubscribed):
+        return unsubscribed(state, step.email, _FORESEEN)
+    if isinstance(step, d.LearnRemoteDelete):
+        return deleted_remotely(_FORESEEN)
+    return {}

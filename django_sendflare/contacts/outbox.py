@@ -35,7 +35,7 @@ from ..queue import Lease, Verdict, WorkQueue
 from . import state as state_mod
 from .adapter import ContactAdapter, normalize_email
 from .context import ServiceContext
-from .remote import ListingScan
+from .listing import ListingScan
 from .results import Outcome, UserResult
 from .steps import UserRun
 

@@ -2,8 +2,9 @@
 
 Every room of the contacts package that makes a call or reads the listing turns what went wrong
 into an :class:`Outcome` here, and nowhere else: :func:`failure_of` for an error that ended a
-user's step, :func:`calling` around each API call (a failure outside the API's own errors, the
-rate limiter's store or a library, is transient and never reaches the caller raw).
+user's step, :func:`calling` around each API call and :func:`listing_failure` for a read of the
+list (a failure outside the API's own errors, the rate limiter's store or a library, is
+transient and never reaches the caller raw).
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ class LiveReadFailed(Exception):
     """
 
 
+class ListingFailed(Exception):
+    """The contact list could not be read (to the end): ``error`` says why."""
+
+    def __init__(self, error: str, *, account_level: bool = False) -> None:
+        super().__init__(error)
+        self.error = error
+        self.account_level = account_level
+
+
+def listing_failure(error: BaseException) -> ListingFailed:
+    """What a failed read of the contact list means (the API's error, or a transient one)."""
+    if isinstance(error, SendflareAPIError):
+        return ListingFailed(str(error), account_level=error.account_level)
+    # The limiter's store or a library failed: transient too, and never raw to our caller.
+    logger.warning(
+        "Sendflare: reading the contact list failed: %s: %s",
+        type(error).__name__,
+        error_text(error),
+    )
+    return ListingFailed(f"the list could not be read ({type(error).__name__})")
+
+
 class Permanent(Exception):
     """A failure that no retry can fix (an invalid mapping, a conflict, a step that loops)."""
 
@@ -89,6 +112,8 @@ def failure_of(error: BaseException, *, user_key: str = "") -> Failure:
         return Failure(Outcome.BUSY, str(error))
     if isinstance(error, (LiveReadFailed, CallFailed)):
         return Failure(Outcome.RETRY, str(error), transient=True)
+    if isinstance(error, ListingFailed):  # an account-level failure of a live read
+        return Failure(Outcome.RETRY, str(error), transient=True, account_level=error.account_level)
     if isinstance(error, SendflareAPIError):
         transient = error.retryable or error.account_level
         return Failure(

@@ -20,8 +20,8 @@ from ..models import ContactChange, ContactSyncState
 from . import state as state_mod
 from .adapter import get_adapter, normalize_email
 from .context import ServiceContext
+from .listing import ListingScan
 from .outbox import deliver_users, outbox_queue, record_change, user_lease
-from .remote import ListingScan
 from .results import Outcome, UserResult
 from .steps import UserRun
 

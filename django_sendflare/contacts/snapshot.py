@@ -49,6 +49,11 @@ class StateFacts:
             stale_emails=tuple(row.stale_emails),
         )
 
+    def stale_with(self, address: str) -> list[str]:
+        """The stale addresses with ``address`` last (moved there if it was in)."""
+        key = normalize_email(address)
+        return [*(a for a in self.stale_emails if normalize_email(a) != key), address.strip()]
+
     def with_values(self, values: dict[str, Any]) -> StateFacts:
         """These facts after writing ``values`` (columns no decision reads are left out)."""
         values = {name: value for name, value in values.items() if name in FIELDS}
@@ -62,9 +67,12 @@ FIELDS = tuple(f.name for f in dataclasses.fields(StateFacts))
 
 @dataclass(frozen=True)
 class LocalUser:
-    """The user as the adapter sees it; ``contact`` is None when the user is not synced."""
+    """The user as the adapter sees it; ``contact`` is None when the user is not synced.
 
-    instance: Model
+    ``instance`` is the model instance (None in the full sync's plan, which has only contacts).
+    """
+
+    instance: Model | None
     email: str
     contact: Contact | None
 
@@ -103,6 +111,18 @@ class Snapshot:
     touched: set[str] = field(default_factory=set)
     created: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
+
+    def saved(self, contact: Contact, *, new_address: bool) -> None:
+        """This run saved the contact (a create of a new address, or an update)."""
+        self.touched.add(contact.key)
+        if new_address:
+            self.created.add(contact.key)
+        self.force = False  # a forced sync asks for one save of the current contact
+
+    def dealt_with(self, address: str) -> None:
+        """This run deleted the address, or left it to another user."""
+        self.gone.add(normalize_email(address))
+        self.touched.add(normalize_email(address))
 
     def remote_at(self, address: str) -> RemoteContact | None:
         """What Sendflare holds at ``address``: a contact, None (absent) or :data:`UNKNOWN`."""

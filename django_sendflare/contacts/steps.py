@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
 from django.utils import timezone
 
 from ..models import ContactChange, ContactSyncState
@@ -226,7 +225,7 @@ class UserRun:
             ),
             d.Refresh: lambda s: self._stage(effects.sent(s.contact, timezone.now())),
             d.NoteStale: lambda s: self._stage(
-                {"stale_emails": effects.stale_with(snapshot.state, s.address)}, durable=True
+                {"stale_emails": snapshot.state.stale_with(s.address)}, durable=True
             ),
         }
         handlers[type(step)](step)
@@ -254,17 +253,15 @@ class UserRun:
         snapshot, contact = self.snapshot, step.contact
         if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
-            self._stage({"stale_emails": effects.stale_with(snapshot.state, contact.email)})
+            self._stage({"stale_emails": snapshot.state.stale_with(contact.email)})
         self._flush()
         data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
         client = self.context.client
         self._call(client.save_contact, email=contact.email, status=step.status, data=data)
         self._saved = True
-        snapshot.touched.add(contact.key)
-        snapshot.force = False  # a forced sync asks for one save of the current contact
+        snapshot.saved(contact, new_address=step.new_address)
         now = timezone.now()
         if step.new_address:
-            snapshot.created.add(contact.key)
             self._stage(effects.synced(snapshot.state, contact, contact.email, step.status, now))
         else:
             self._stage(effects.sent(contact, now))
@@ -315,9 +312,7 @@ class UserRun:
                 self.lease.release(key)
 
     def _dealt_with(self, address: str) -> None:
-        key = normalize_email(address)
-        self.snapshot.gone.add(key)
-        self.snapshot.touched.add(key)
+        self.snapshot.dealt_with(address)
         self.result.email = self.result.email or address
 
     # Recording.
@@ -348,12 +343,11 @@ class UserRun:
         self._stage(
             effects.unsubscribed(self.snapshot.state, step.email, timezone.now()), durable=True
         )
-        user = self.snapshot.user
-        if first and user is not None:
+        if first and self.snapshot.user is not None:
             logger.info(
                 "Sendflare: the contact %s of user %s is Unsubscribed", step.email, self.key
             )
-            self._announce(user.instance, step.email, deleted=False)
+            self._announce(step.email, deleted=False)
 
     def _learn_remote_delete(self, step: d.LearnRemoteDelete) -> None:
         """The synced contact is gone from a complete listing: deleted at Sendflare."""
@@ -361,10 +355,12 @@ class UserRun:
         logger.info(
             "Sendflare: the contact %s of user %s was deleted at Sendflare", step.email, self.key
         )
-        if self.snapshot.user is not None:
-            self._announce(self.snapshot.user.instance, step.email, deleted=True)
+        self._announce(step.email, deleted=True)
 
-    def _announce(self, user: Model, email: str, *, deleted: bool) -> None:
+    def _announce(self, email: str, *, deleted: bool) -> None:
+        user = self.snapshot.user.instance if self.snapshot.user is not None else None
+        if user is None:
+            return  # a deleted user: nobody to tell
         self._flush()  # the receivers see what was learned
         for receiver, response in contact_unsubscribed.send_robust(
             sender=type(user), user=user, email=email, deleted=deleted

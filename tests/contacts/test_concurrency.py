@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from django_sendflare.contacts import outbox, steps, sync
+from django_sendflare.contacts import full_sync, outbox, steps
 from django_sendflare.contacts import state as state_mod
 from django_sendflare.contacts.outbox import Outcome
 from django_sendflare.models import ContactChange
@@ -131,7 +131,7 @@ def test_two_workers_handing_an_address_to_each_other_leave_no_orphan(
 
     # Whatever waited for its retry is delivered, then a full sync (no --prune) cleans up.
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
     assert {c["emailAddress"] for c in sandbox.contacts("race-app")} == {
         "x2@example.com",
         "y2@example.com",
@@ -200,6 +200,6 @@ def test_an_address_handed_over_is_not_claimed_back_by_rows_waiting_to_be_resolv
     monkeypatch.setattr(steps.UserRun, "run", run)
 
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
     expected = {"x2@example.com"} | ({"y2@example.com"} if y_leaves != "is deleted" else set())
     assert {c["emailAddress"] for c in sandbox.contacts("race-app")} == expected

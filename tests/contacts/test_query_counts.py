@@ -79,12 +79,14 @@ def full_sync_queries(make_user: Any, fake_api: FakeClient, users: int, offset: 
 def test_a_full_sync_costs_a_constant_number_of_queries_per_user(
     make_user: Any, fake_api: FakeClient
 ) -> None:
-    # Each new user's contact differs (an update): each is brought up to date by its step.
-    nothing = full_sync_queries(make_user, fake_api, 0, offset=0)
+    # Each new user's contact differs (an update): each is brought up to date by its step. The
+    # users of the runs before are unchanged by then, and cost nothing but their share of the
+    # plan's chunked reads.
     ten = full_sync_queries(make_user, fake_api, 10, offset=0)
     twenty = full_sync_queries(make_user, fake_api, 20, offset=100)
-    per_user = (ten - nothing) / 10
-    # Twice the users: twice the per-user part, on top of the same constant part (the list
-    # has grown by the ten users of the run before, which cost nothing now).
-    assert twenty - nothing == 2 * (ten - nothing), (nothing, ten, twenty)
-    assert per_user <= 16, (nothing, ten, twenty)  # it was 19 before issue 17
+    thirty = full_sync_queries(make_user, fake_api, 30, offset=200)
+    per_user = (twenty - ten) / 10
+    # Linear: each ten more users cost the same, on top of the same constant part.
+    assert thirty - twenty == twenty - ten, (ten, twenty, thirty)
+    assert per_user <= 16, (ten, twenty, thirty)  # it was 19 before issue 17
+    assert ten - 10 * per_user <= 5, (ten, twenty, thirty)  # the constant part
