@@ -12,7 +12,30 @@ from typing import Any
 
 from . import decide as d
 from .adapter import UNSUBSCRIBED, Contact, normalize_email
-from .snapshot import Snapshot, StateFacts
+from .snapshot import LocalUser, Outbox, Snapshot, StateFacts
+
+
+def adopted(state: StateFacts, user: LocalUser | None, outbox: Outbox) -> dict[str, Any]:
+    """The addresses the outbox rows name, other than the current one, noted as stale.
+
+    An address the user had only between two deliveries was never created by us, but another
+    user may have kept its contact for this one (a hand-over), which the rows are the only
+    record of (I3). From then on the state speaks for the rows (``rows_adopted_through``): what
+    the run forgets, a row waiting to be resolved must not claim for this user.
+    """
+    current = normalize_email(user.email) if user is not None else ""
+    addresses = list(state.stale_emails)
+    known = {current, normalize_email(state.synced_email), ""}
+    for address in outbox.addresses:
+        key = normalize_email(address)
+        if key not in known and key not in map(normalize_email, addresses):
+            addresses.append(address.strip())
+    values: dict[str, Any] = {}
+    if addresses != list(state.stale_emails):
+        values["stale_emails"] = addresses
+    if outbox.top is not None and outbox.top > state.rows_adopted_through:
+        values["rows_adopted_through"] = outbox.top
+    return values
 
 
 def synced(

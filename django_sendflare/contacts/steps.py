@@ -19,19 +19,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from ..models import ContactChange, ContactSyncState
+from ..models import ContactSyncState
 from ..queue import Lease
 from ..signals import contact_unsubscribed
 from . import decide as d
 from . import effects
 from .adapter import normalize_email
 from .context import ServiceContext
+from .record import StateRecord
 from .remote import RemoteView
 from .results import CallFailed, LiveReadFailed, Outcome, Permanent, UserResult, calling, failure_of
-from .snapshot import Outbox, Snapshot, SnapshotReader
+from .snapshot import Snapshot, SnapshotReader
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class UserRun:
         if normalize_email(unique_address):
             self.reader.others[normalize_email(unique_address)] = []
         self.result = UserResult(key, Outcome.UNCHANGED)
-        self._pending: dict[str, Any] = {}
-        self._must_flush = False  # something staged must be written before the next call
+        self.record = StateRecord(key, using=context.using)
         self._calls_since_read = 0
         self._reread = False  # a receiver ran: read the facts again before deciding
         self._saved = self._deleted = False
@@ -90,7 +89,7 @@ class UserRun:
             self.result.outcome, self.result.error = failure.outcome, failure.error
             self.result.transient = failure.transient
             self.result.account_level = failure.account_level
-            self._flush()  # what the calls made did happen
+            self.record.write()  # what the calls made did happen
         finally:
             self.lease.release(self.key)
         return self.result
@@ -118,7 +117,8 @@ class UserRun:
             recreate_to_change_status=self.context.recreate_to_change_status,
         )
         self.snapshot = snapshot
-        self._adopt_rows(outbox)
+        # The addresses the rows name may exist (I3): the state speaks for the rows from now on.
+        self._stage(effects.adopted(state, snapshot.user, outbox))
         self._fill()
         for _ in range(MAX_DECISIONS):
             self.lease.keep_alive()
@@ -134,7 +134,7 @@ class UserRun:
                 self._refresh(state=isinstance(step, d.Save))
                 continue
             if isinstance(step, d.Done):
-                self._flush()
+                self.record.write()
                 self._finish(synced=step.synced)
                 return
             if isinstance(step, d.Conflict):
@@ -144,7 +144,7 @@ class UserRun:
                     f"{', '.join(step.others)}; neither is synced until only one has it."
                 )
             if isinstance(step, d.ForgetUser):
-                self._forget_user(outbox)
+                self.record.forget_user(outbox.top)
                 self._finish(synced=False)
                 return
             self._carry_out(step)
@@ -175,37 +175,13 @@ class UserRun:
 
     def _refresh(self, *, state: bool) -> None:
         """Read the user again, and with ``state`` its sync state (the admin's marks)."""
-        self._flush()
+        self.record.write()
         if state:
             self.snapshot.state = self.reader.state()
         self.snapshot.user = self.reader.user(self.snapshot.state)
         self._fill()
         self._calls_since_read = 0
         self._reread = False
-
-    def _adopt_rows(self, outbox: Outbox) -> None:
-        """The addresses the rows name, other than the current one, may exist: note them as stale.
-
-        An address the user had only between two deliveries was never created by us, but
-        another user may have kept its contact for this one (see :meth:`_hand_over`), which the
-        rows are the only record of (I3). From now on the state speaks for the rows
-        (``rows_adopted_through``): what this run forgets, a row waiting to be resolved must
-        not claim for this user.
-        """
-        state, user = self.snapshot.state, self.snapshot.user
-        current = normalize_email(user.email) if user is not None else ""
-        addresses = list(state.stale_emails)
-        known = {current, normalize_email(state.synced_email), ""}
-        for address in outbox.addresses:
-            key = normalize_email(address)
-            if key not in known and key not in map(normalize_email, addresses):
-                addresses.append(address.strip())
-        values: dict[str, Any] = {}
-        if addresses != list(state.stale_emails):
-            values["stale_emails"] = addresses
-        if outbox.top is not None and outbox.top > state.rows_adopted_through:
-            values["rows_adopted_through"] = outbox.top
-        self._stage(values)
 
     # Carrying out a step.
 
@@ -241,8 +217,8 @@ class UserRun:
         self.snapshot.keepers[normalize_email(step.address)] = self.reader.keepers_of(step.address)
 
     def _call(self, method: Any, **kwargs: Any) -> None:
-        if self._must_flush:
-            self._flush()
+        if self.record.due:
+            self.record.write()
         self.lease.keep_alive()
         self.result.calls += 1
         self._calls_since_read += 1
@@ -254,7 +230,7 @@ class UserRun:
         if step.new_address and not step.exists:
             # I3: recorded before the call, so that a lost answer leaves no orphan behind.
             self._stage({"stale_emails": snapshot.state.stale_with(contact.email)})
-        self._flush()
+        self.record.write()
         data = {**contact.filled_data(), **dict.fromkeys(step.clear, "")}
         client = self.context.client
         self._call(client.save_contact, email=contact.email, status=step.status, data=data)
@@ -299,7 +275,7 @@ class UserRun:
                 self._delete(d.Delete(address))
                 return
             self._forget_address(address)
-            self._flush()  # while the keepers' leases are held
+            self.record.write()  # while the keepers' leases are held
             logger.info(
                 "Sendflare: kept the contact %s of user %s for user(s) %s",
                 address,
@@ -318,21 +294,9 @@ class UserRun:
     # Recording.
 
     def _stage(self, values: dict[str, Any], *, durable: bool = False) -> None:
-        """Note values of the state to write (now in the snapshot, in the database at the next
-        flush); ``durable``: they must be written before the next call."""
-        if not values:
-            return
-        self._pending.update(values)
+        """The step's effect: in the snapshot now, in the database at the next write."""
         self.snapshot.state = self.snapshot.state.with_values(values)
-        self._must_flush = self._must_flush or durable
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        ContactSyncState.objects.using(self.context.using).filter(user_key=self.key).update(
-            **self._pending, updated_at=timezone.now()
-        )
-        self._pending, self._must_flush = {}, False
+        self.record.stage(values, durable=durable)
 
     def _forget_address(self, address: str) -> None:
         self._stage(effects.forgotten(self.snapshot.state, address))
@@ -361,7 +325,7 @@ class UserRun:
         user = self.snapshot.user.instance if self.snapshot.user is not None else None
         if user is None:
             return  # a deleted user: nobody to tell
-        self._flush()  # the receivers see what was learned
+        self.record.write()  # the receivers see what was learned
         for receiver, response in contact_unsubscribed.send_robust(
             sender=type(user), user=user, email=email, deleted=deleted
         ):
@@ -370,18 +334,3 @@ class UserRun:
                     "Sendflare: the contact_unsubscribed receiver %r failed: %r", receiver, response
                 )
         self._reread = True  # a receiver may have marked the user do-not-sync
-
-    def _forget_user(self, outbox: Outbox) -> None:
-        """The deleted user's records are empty: drop its state, and the rows this run read.
-
-        Together: a row left without its state would claim the user's old addresses again
-        (``rows_adopted_through`` went with the state) until the outbox resolved it.
-        """
-        self._pending, self._must_flush = {}, False
-        using = self.context.using
-        with transaction.atomic(using=using):
-            ContactSyncState.objects.using(using).filter(user_key=self.key).delete()
-            if outbox.top is not None:
-                ContactChange.objects.using(using).filter(
-                    user_key=self.key, id__lte=outbox.top
-                ).delete()
