@@ -16,7 +16,8 @@ The rules (docs/explanation/contact-invariants.rst):
   of a live user is deleted, its status is read: the evidence of an unsubscribe is kept.
 * I2: a user deleted, inactive or marked do-not-sync gets deletes only.
 * I3: an address is noted as this user's to delete before the call that may create it, and an
-  address another user may keep is handed over, not deleted.
+  address another user may keep is handed over, not deleted; an Unsubscribed address deleted
+  is first recorded as an unsubscribe of every other user that has it.
 * I4: only a complete listing proves an address absent; an unknown fact is asked for, never
   guessed.
 """
@@ -69,6 +70,15 @@ class Delete:
     """Delete an address (nobody else keeps it, and its status is known)."""
 
     address: str
+
+
+@dataclass(frozen=True)
+class ShareUnsubscribe:
+    """Before an Unsubscribed address is deleted: record the unsubscribe for the other users
+    that have it and keep nothing (a user marked do-not-sync may be synced again one day)."""
+
+    email: str
+    users: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,7 @@ Step = (
     | Save
     | Delete
     | HandOver
+    | ShareUnsubscribe
     | LearnUnsubscribed
     | LearnRemoteDelete
     | Adopt
@@ -259,6 +270,14 @@ def _delete(snapshot: Snapshot, address: str) -> Step:
         return FindKeepers(address)
     if keepers:
         return HandOver(address, keepers)
+    sharers = snapshot.sharers.get(key, ())
+    if sharers:
+        # The delete takes Sendflare's evidence of an unsubscribe away from them too (I1).
+        found = snapshot.remote_at(key)
+        if found is UNKNOWN:
+            return LiveRead((address,))
+        if isinstance(found, RemoteContact) and found.status == UNSUBSCRIBED:
+            return ShareUnsubscribe(found.email, sharers)
     return Delete(address)
 
 

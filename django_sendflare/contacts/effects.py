@@ -110,6 +110,7 @@ def foresee(snapshot: Snapshot) -> list[d.Step]:
         step = d.decide(snapshot)
         if isinstance(step, d.FindKeepers):
             snapshot.keepers[normalize_email(step.address)] = ()
+            snapshot.sharers[normalize_email(step.address)] = ()
             continue
         steps.append(step)
         if isinstance(step, (d.Done, d.Conflict, d.ForgetUser, d.LiveRead)):

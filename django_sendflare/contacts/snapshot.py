@@ -105,6 +105,9 @@ class Snapshot:
     remote: Facts = field(default_factory=dict)
     #: Normalised address -> the other users it is kept for (read just before a delete).
     keepers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Normalised address -> the other users that have it but keep nothing (marked
+    #: do-not-sync, inactive): an unsubscribe read there is theirs too (read with the keepers).
+    sharers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     force: bool = False
     recreate_to_change_status: bool = False
     #: Addresses this run saved or deleted; created (saved as a new address); dealt with.
@@ -146,6 +149,8 @@ class SnapshotReader:
         self.using = using
         #: Normalised address -> the other synced users that have it (read once per run).
         self.others: dict[str, list[str]] = {}
+        #: Normalised address -> every other user that has it, synced or not.
+        self.having: dict[str, list[str]] = {}
 
     def state(self) -> StateFacts:
         row, _ = ContactSyncState.objects.using(self.using).get_or_create(user_key=self.key)
@@ -180,11 +185,9 @@ class SnapshotReader:
             neighbours = [u for u in found if state_mod.user_key(u) != self.key]
             synced = set(state_mod.synced_keys(self.adapter, neighbours))
             for key in keys:
-                self.others[key] = [
-                    state_mod.user_key(u)
-                    for u in neighbours
-                    if u._sendflare_email == key and state_mod.user_key(u) in synced
-                ]
+                having = [state_mod.user_key(u) for u in neighbours if u._sendflare_email == key]
+                self.having[key] = having
+                self.others[key] = [k for k in having if k in synced]
         if user is None:
             return None
         email = self.adapter.get_email(user)
@@ -197,8 +200,18 @@ class SnapshotReader:
         """The other synced users that have this address (read once per run: a full scan)."""
         key = normalize_email(address)
         if key not in self.others:
-            self.others[key] = state_mod.users_with_address(self.adapter, key, exclude_key=self.key)
+            users = state_mod.users_at_address(self.adapter, key, exclude_key=self.key)
+            self.having[key] = [state_mod.user_key(u) for u in users]
+            self.others[key] = state_mod.synced_keys(self.adapter, users)
         return self.others[key]
+
+    def sharers_of(self, address: str, keepers: tuple[str, ...]) -> tuple[str, ...]:
+        """The other users that have this address but are not among its ``keepers``."""
+        key = normalize_email(address)
+        if key not in self.having:  # the full sync vouched for no *synced* other user only
+            users = state_mod.users_at_address(self.adapter, key, exclude_key=self.key)
+            self.having[key] = [state_mod.user_key(u) for u in users]
+        return tuple(k for k in self.having[key] if k not in keepers)
 
     def keepers_of(self, address: str) -> tuple[str, ...]:
         """The other users an address is kept for, instead of being deleted.
@@ -216,6 +229,7 @@ class SnapshotReader:
     def forget_others(self, address: str) -> None:
         """Users may have moved: read who has ``address`` again next time."""
         self.others.pop(normalize_email(address), None)
+        self.having.pop(normalize_email(address), None)
 
     def remote(self, addresses: Iterable[str]) -> Facts:
         """What the view knows of these addresses without reading anything."""

@@ -59,6 +59,13 @@ def users_with_address(
     Two users with one address are a conflict: neither is synced, and deleting one of them
     does not delete the contact the other one still has.
     """
+    return synced_keys(adapter, users_at_address(adapter, email_key, exclude_key=exclude_key))
+
+
+def users_at_address(
+    adapter: ContactAdapter, email_key: str, *, exclude_key: str | None = None
+) -> list[Model]:
+    """The other users whose address is (normalised) ``email_key``, synced or not."""
     email_key = normalize_email(email_key)
     if not email_key:
         return []
@@ -69,7 +76,7 @@ def users_with_address(
     )
     if exclude_key is not None:
         candidates = candidates.exclude(pk=exclude_key)
-    return synced_keys(adapter, list(candidates))
+    return list(candidates)
 
 
 def synced_keys(adapter: ContactAdapter, users: list[Model]) -> list[str]:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Model
 from django.utils import timezone
 
 from ..models import ContactSyncState
@@ -28,9 +29,10 @@ from . import decide as d
 from . import effects
 from .adapter import normalize_email
 from .context import ServiceContext
+from .neighbours import Neighbours
 from .record import StateRecord
 from .remote import RemoteView
-from .results import CallFailed, LiveReadFailed, Outcome, Permanent, UserResult, calling, failure_of
+from .results import LiveReadFailed, Outcome, Permanent, UserResult, calling, failure_of
 from .snapshot import Snapshot, SnapshotReader
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class UserRun:
             self.reader.others[normalize_email(unique_address)] = []
         self.result = UserResult(key, Outcome.UNCHANGED)
         self.record = StateRecord(key, using=context.using)
+        self.neighbours = Neighbours(lease, using=context.using)
         self._calls_since_read = 0
         self._reread = False  # a receiver ran: read the facts again before deciding
         self._saved = self._deleted = False
@@ -193,6 +196,7 @@ class UserRun:
             d.Save: self._save,
             d.Delete: self._delete,
             d.HandOver: self._hand_over,
+            d.ShareUnsubscribe: self._share_unsubscribe,
             d.LearnUnsubscribed: self._learn_unsubscribed,
             d.LearnRemoteDelete: self._learn_remote_delete,
             d.Adopt: lambda s: self._stage(
@@ -214,7 +218,12 @@ class UserRun:
         self.snapshot.remote.update(facts)
 
     def _find_keepers(self, step: d.FindKeepers) -> None:
-        self.snapshot.keepers[normalize_email(step.address)] = self.reader.keepers_of(step.address)
+        self._found_keepers(step.address, self.reader.keepers_of(step.address))
+
+    def _found_keepers(self, address: str, keepers: tuple[str, ...]) -> None:
+        key = normalize_email(address)
+        self.snapshot.keepers[key] = keepers
+        self.snapshot.sharers[key] = self.reader.sharers_of(address, keepers)
 
     def _call(self, method: Any, **kwargs: Any) -> None:
         if self.record.due:
@@ -252,30 +261,19 @@ class UserRun:
         """Forget the address, left to its keepers, holding their leases.
 
         Two workers could otherwise hand one address to each other at the same instant, each
-        relying on the other's record, and both forget it: an orphan (I3). A user's records
-        change only under its lease, so the keepers' leases are taken first and the keepers
-        looked up again; a keeper that another worker is bringing up to date makes this a
-        transient failure, retried later. Nobody keeps it any more: it is deleted.
+        relying on the other's record, and both forget it: an orphan (I3). So the keepers'
+        leases are taken first and the keepers looked up again; when nobody keeps it any more,
+        the next decision deletes it.
         """
-        address, taken = step.address, []
-        try:
-            for key in sorted(step.keepers):
-                if key in self.lease.held:
-                    continue  # this holder has that user already (one lease serves a batch)
-                ContactSyncState.objects.using(self.context.using).get_or_create(user_key=key)
-                if not self.lease.take(key):
-                    raise CallFailed(
-                        f"user {key}, who may keep the contact {address}, is being brought up "
-                        "to date by another worker"
-                    )
-                taken.append(key)
+        address = step.address
+        with self.neighbours.holding(step.keepers, f"who may keep the contact {address}"):
             self.reader.forget_others(address)
             keepers = self.reader.keepers_of(address)
-            if not keepers:
-                self._delete(d.Delete(address))
-                return
-            self._forget_address(address)
-            self.record.write()  # while the keepers' leases are held
+            if keepers:
+                self._forget_address(address)
+                self.record.write()  # while the keepers' leases are held
+        self._found_keepers(address, keepers)
+        if keepers:
             logger.info(
                 "Sendflare: kept the contact %s of user %s for user(s) %s",
                 address,
@@ -283,9 +281,17 @@ class UserRun:
                 ", ".join(keepers),
             )
             self._dealt_with(address)
-        finally:
-            for key in taken:
-                self.lease.release(key)
+
+    def _share_unsubscribe(self, step: d.ShareUnsubscribe) -> None:
+        """Record the unsubscribe for the other users that have the address, then go on."""
+        with self.neighbours.holding(step.users, f"who has the address {step.email}"):
+            first = self.neighbours.unsubscribe(step.users, timezone.now())
+        for key in first:
+            logger.info("Sendflare: the address %s of user %s is Unsubscribed", step.email, key)
+            user = self.context.adapter.get_queryset().filter(pk=key).first()
+            if user is not None:
+                _announce(user, step.email, deleted=False)
+        self.snapshot.sharers[normalize_email(step.email)] = ()
 
     def _dealt_with(self, address: str) -> None:
         self.snapshot.dealt_with(address)
@@ -326,11 +332,16 @@ class UserRun:
         if user is None:
             return  # a deleted user: nobody to tell
         self.record.write()  # the receivers see what was learned
-        for receiver, response in contact_unsubscribed.send_robust(
-            sender=type(user), user=user, email=email, deleted=deleted
-        ):
-            if isinstance(response, Exception):
-                logger.error(
-                    "Sendflare: the contact_unsubscribed receiver %r failed: %r", receiver, response
-                )
+        _announce(user, email, deleted=deleted)
         self._reread = True  # a receiver may have marked the user do-not-sync
+
+
+def _announce(user: Model, email: str, *, deleted: bool) -> None:
+    """Send ``contact_unsubscribed`` for ``user``; a failing receiver is logged, not raised."""
+    for receiver, response in contact_unsubscribed.send_robust(
+        sender=type(user), user=user, email=email, deleted=deleted
+    ):
+        if isinstance(response, Exception):
+            logger.error(
+                "Sendflare: the contact_unsubscribed receiver %r failed: %r", receiver, response
+            )

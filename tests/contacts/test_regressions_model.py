@@ -261,3 +261,34 @@ def test_a_contact_left_to_an_admin_deleted_user_by_its_pending_change_is_delete
     full_sync.run_sync()
 
     assert statuses(sandbox) == {}
+
+
+@pytest.mark.django_db
+def test_an_unsubscribe_of_a_shared_address_is_kept_for_a_user_marked_do_not_sync(
+    sandbox: Any,
+) -> None:
+    """I1 (found at 5x the CI budget, issue 17): the last user to delete a shared address read
+    it Unsubscribed, learned it for itself only, and deleted it; the other user that had the
+    address (marked do-not-sync, so not a keeper) was later synced again under a new address,
+    found nothing to read, and was created Confirmed. Now the unsubscribe is recorded for every
+    user that has the address before it is deleted."""
+    users = get_user_model().objects
+    eve = users.create_user(username="eve", email="eve@example.com")
+    dan = users.create_user(username="dan", email="dan@example.com")
+    outbox.deliver_pending()
+    services.delete_user_contacts([dan])  # the admin deletes dan's contact ...
+    services.sync_users([dan])  # ... and syncs it again
+    eve.email = "dan@example.com"  # eve takes dan's address: a conflict
+    eve.save()
+    outbox.deliver_pending()
+    services.delete_user_contacts([dan])  # dan@ is left to eve, who has it
+    assert statuses(sandbox) == {"dan@example.com": CONFIRMED}
+    sandbox.unsubscribe(APP_ID, "dan@example.com")  # the person behind dan@ unsubscribes
+
+    services.delete_user_contacts([eve])  # nobody keeps dan@ now: it is deleted
+    assert statuses(sandbox) == {}
+    dan.email = "ann@example.com"
+    dan.save()
+    services.sync_users([dan])
+
+    assert statuses(sandbox) == {"ann@example.com": UNSUBSCRIBED}
