@@ -7,6 +7,10 @@ what a blind push (one save per user) costs, and what each would take at the API
 is read from the listing (issue 8, I1): one change beside a batch of 100, listing reads counted::
 
     python benchmarks/contacts_sync.py [--users 10000] [--changed 0.01] [--batch 100]
+    python benchmarks/contacts_sync.py --users 1000000 --seed --no-email-changes
+
+``--seed`` loads the list into the sandbox at start (its ``--seed-contacts FILE``) instead of the
+blind push, so that a large list costs no first push of one call per user.
 
 Peak memory is measured with tracemalloc over the sync alone (a second, separate run: tracing
 slows Python down, so the timed run is not traced).
@@ -41,7 +45,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
+def write_seed(path: str, count: int) -> None:
+    """The contacts a blind push would leave, as save-contact bodies (``--seed-contacts``)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(count):
+            out.write(
+                f'{{"appId": "{APP_ID}", "emailAddress": "user{i}@example.com", '
+                f'"status": "Confirmed", "firstName": "First{i}", "lastName": "Last{i}"}}\n'
+            )
+
+
+def start_sandbox(port: int, seed: str | None = None) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -53,12 +67,13 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
             TOKEN,
             "--rate-limit",
             "0",
+            *(["--seed-contacts", seed] if seed else []),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/api/", timeout=1):
@@ -68,7 +83,7 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
                 raise SystemExit("the sandbox did not start") from None
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("the sandbox did not answer in 20 s")
+    raise SystemExit("the sandbox did not answer in 600 s")
 
 
 def configure(port: int, db_path: str) -> None:
@@ -175,13 +190,42 @@ def blind_push(client: Any, count: int) -> float:
     return time.perf_counter() - started
 
 
-def run_sync(client: Any) -> tuple[Any, float, int]:
-    from django_sendflare.contacts.sync import run_sync as sync
+class QueryCounter:
+    """Counts the database queries run inside ``with counter:`` (any code, no debug mode)."""
 
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.queries += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> QueryCounter:
+        from django.db import connection
+
+        self._wrapped = connection.execute_wrapper(self)
+        self._wrapped.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._wrapped.__exit__(*exc_info)
+
+
+def full_sync_function() -> Any:
+    try:
+        from django_sendflare.contacts.full_sync import run_sync as sync
+    except ImportError:  # before issue 17
+        from django_sendflare.contacts.sync import run_sync as sync
+    return sync
+
+
+def run_sync(client: Any) -> tuple[Any, float, int, int]:
+    sync = full_sync_function()
     before = client.calls
     started = time.perf_counter()
-    report = sync(client=client)
-    return report, time.perf_counter() - started, client.calls - before
+    with QueryCounter() as counter:
+        report = sync(client=client)
+    return report, time.perf_counter() - started, client.calls - before, counter.queries
 
 
 def change_emails(pks: list[int], tag: str) -> None:
@@ -206,14 +250,22 @@ def deliver_email_changes(client: Any, pks: list[int], tag: str, batch: int) -> 
     calls, reads = client.calls, client.reads
     tracemalloc.start()
     started = time.perf_counter()
-    report = deliver_pending(client=client, batch_size=batch)
+    with QueryCounter() as counter:
+        report = deliver_pending(client=client, batch_size=batch)
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert report.ok and report.count(report.results[0].outcome) == len(pks), report.summary()
     reads = client.reads - reads
     calls = client.calls - calls
-    return {"calls": calls, "reads": reads, "writes": calls - reads, "s": seconds, "peak": peak}
+    return {
+        "calls": calls,
+        "reads": reads,
+        "writes": calls - reads,
+        "s": seconds,
+        "peak": peak,
+        "queries": counter.queries,
+    }
 
 
 def main() -> None:
@@ -221,80 +273,103 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--changed", type=float, default=0.01, help="share of users changed")
     parser.add_argument("--batch", type=int, default=100, help="email changes in one batch")
+    parser.add_argument(
+        "--no-email-changes",
+        action="store_true",
+        help="measure the full sync only (a large list: the email changes read it page by page)",
+    )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="load the contacts into the sandbox at start (--seed-contacts), no blind push",
+    )
     args = parser.parse_args()
 
     port = free_port()
-    sandbox = start_sandbox(port)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            configure(port, os.path.join(tmp, "bench.sqlite3"))
-            from django.contrib.auth import get_user_model
-            from django.core.management import call_command
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = os.path.join(tmp, "contacts.jsonl") if args.seed else None
+        if seed:
+            write_seed(seed, args.users)
+        sandbox = start_sandbox(port, seed)
+        try:
+            run(args, port, tmp)
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
 
-            call_command("migrate", verbosity=0)
-            make_users(args.users)
-            client = counting_client()
 
-            print(f"Contact sync benchmark: {args.users:,} users, sandbox on 127.0.0.1:{port}")
-            seconds = blind_push(client, args.users)
-            assert client.calls == args.users
-            print(f"  blind push (one save per user): {args.users:,} calls in {seconds:.1f} s")
+def run(args: argparse.Namespace, port: int, tmp: str) -> None:
+    configure(port, os.path.join(tmp, "bench.sqlite3"))
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
 
-            changed = change_users(args.changed, offset=0)
-            report, seconds, calls = run_sync(client)
-            assert report.ok and len(report.plan.updates) == changed, report
-            pages = report.listing.pages_read
+    call_command("migrate", verbosity=0)
+    make_users(args.users)
+    client = counting_client()
 
-            changed_b = change_users(args.changed, offset=1)
-            tracemalloc.start()
-            report_b, _, _ = run_sync(client)
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert report_b.ok and len(report_b.plan.updates) == changed_b, report_b
+    print(f"Contact sync benchmark: {args.users:,} users, sandbox on 127.0.0.1:{port}")
+    if args.seed:
+        print(f"  {args.users:,} contacts seeded into the sandbox (no calls)")
+    else:
+        seconds = blind_push(client, args.users)
+        assert client.calls == args.users
+        print(f"  blind push (one save per user): {args.users:,} calls in {seconds:.1f} s")
 
-            blind = args.users
-            print(f"  diff sync, {changed:,} users changed ({args.changed:.0%}):")
-            print(f"    API calls:   {calls:,} ({pages} list pages + {calls - pages:,} saves)")
-            print(f"    per changed user: {calls / max(changed, 1):.2f} calls")
-            print(f"    wall time:   {seconds:.2f} s (local server, no rate limit)")
-            print(f"    peak memory: {peak / 2**20:.1f} MiB (tracemalloc, second run)")
-            print(f"  blind push:    {blind:,} calls (one save per user)")
-            print(
-                f"  at {DOCUMENTED_RATE:g} requests/s: diff sync {calls / DOCUMENTED_RATE:,.0f} s, "
-                f"blind push {blind / DOCUMENTED_RATE:,.0f} s "
-                f"({blind / max(calls, 1):.0f}x the calls)"
-            )
+    changed = change_users(args.changed, offset=0)
+    report, seconds, calls, queries = run_sync(client)
+    assert report.ok and len(report.plan.updates) == changed, report
+    pages = report.listing.pages_read
 
-            # Email changes: the live status of the old address is read from the listing, once
-            # per delivery batch, stopping when every old address is found. Where they sit in
-            # the list decides the cost: the first user's is on page 1, the last user's on the
-            # last page; the batch is spread over the whole list.
-            pks = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True))
-            step = max(1, len(pks) // args.batch)
-            rows = [
-                (
-                    "1 change, address on the first page",
-                    deliver_email_changes(client, pks[:1], "a", 1),
-                ),
-                (
-                    "1 change, address on the last page",
-                    deliver_email_changes(client, pks[-1:], "b", 1),
-                ),
-                (
-                    f"{args.batch} changes in one batch, spread over the list",
-                    deliver_email_changes(client, pks[1:-1:step][: args.batch], "c", args.batch),
-                ),
-            ]
-            print(f"  email changes on a list of {args.users:,} contacts (outbox delivery):")
-            for label, figures in rows:
-                print(
-                    f"    {label}: {figures['calls']:,} calls ({figures['reads']:,} listing reads"
-                    f" + {figures['writes']:,} writes) in {figures['s']:.2f} s, peak memory "
-                    f"{figures['peak'] / 2**20:.1f} MiB"
-                )
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
+    changed_b = change_users(args.changed, offset=1)
+    tracemalloc.start()
+    report_b, _, _, _ = run_sync(client)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert report_b.ok and len(report_b.plan.updates) == changed_b, report_b
+
+    blind = args.users
+    print(f"  diff sync, {changed:,} users changed ({args.changed:.0%}):")
+    print(f"    API calls:   {calls:,} ({pages} list pages + {calls - pages:,} saves)")
+    print(f"    per changed user: {calls / max(changed, 1):.2f} calls")
+    print(f"    wall time:   {seconds:.2f} s (local server, no rate limit)")
+    print(f"    queries:     {queries:,} ({queries / max(args.users, 1):.2f} per user)")
+    print(f"    peak memory: {peak / 2**20:.1f} MiB (tracemalloc, second run)")
+    print(f"  blind push:    {blind:,} calls (one save per user)")
+    print(
+        f"  at {DOCUMENTED_RATE:g} requests/s: diff sync {calls / DOCUMENTED_RATE:,.0f} s, "
+        f"blind push {blind / DOCUMENTED_RATE:,.0f} s "
+        f"({blind / max(calls, 1):.0f}x the calls)"
+    )
+
+    if args.no_email_changes:
+        return
+    # Email changes: the live status of the old address is read from the listing, once
+    # per delivery batch, stopping when every old address is found. Where they sit in
+    # the list decides the cost: the first user's is on page 1, the last user's on the
+    # last page; the batch is spread over the whole list.
+    pks = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True))
+    step = max(1, len(pks) // args.batch)
+    rows = [
+        (
+            "1 change, address on the first page",
+            deliver_email_changes(client, pks[:1], "a", 1),
+        ),
+        (
+            "1 change, address on the last page",
+            deliver_email_changes(client, pks[-1:], "b", 1),
+        ),
+        (
+            f"{args.batch} changes in one batch, spread over the list",
+            deliver_email_changes(client, pks[1:-1:step][: args.batch], "c", args.batch),
+        ),
+    ]
+    print(f"  email changes on a list of {args.users:,} contacts (outbox delivery):")
+    for label, figures in rows:
+        print(
+            f"    {label}: {figures['calls']:,} calls ({figures['reads']:,} listing reads"
+            f" + {figures['writes']:,} writes), {figures['queries']:,} queries, in "
+            f"{figures['s']:.2f} s, peak memory {figures['peak'] / 2**20:.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

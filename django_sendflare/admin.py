@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .contacts.adapter import get_adapter
-from .contacts.reconcile import Outcome, UserResult
+from .contacts.results import Outcome, UserResult
 from .contacts.services import (
     MAX_SYNC_USERS,
     contact_addresses,

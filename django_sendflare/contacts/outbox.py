@@ -8,7 +8,8 @@ and a rollback leaves nothing behind.
 ``--watch`` worker, the optional task, the admin's sync action): it claims a batch of due rows
 from the generic queue (:mod:`django_sendflare.queue`), reads the listing once for all the
 email changes of the batch (the live status an email change needs), then hands each user to a
-:class:`~.reconcile.Reconciliation`, which leases the user and makes the calls.
+:class:`~.steps.UserRun`, which leases the user, reads its facts, asks :func:`~.decide.decide`
+for each step and carries it out.
 
 Failures: a transient error (the API or the rate limiter down, a failed live read) puts the
 user's rows back to pending with ``attempts + 1`` and a backoff, until
@@ -27,15 +28,16 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from ..client import SendflareClient, get_client
+from ..client import SendflareClient
 from ..conf import get_settings
-from ..exceptions import SendflareConfigurationError
 from ..models import ContactChange, ContactSyncState
 from ..queue import Lease, Verdict, WorkQueue
 from . import state as state_mod
-from .adapter import ContactAdapter, get_adapter, normalize_email
-from .reconcile import Outcome, Reconciliation, UserResult
-from .remote import ListingScan
+from .adapter import ContactAdapter, normalize_email
+from .context import ServiceContext
+from .listing import ListingScan
+from .results import Outcome, UserResult
+from .steps import UserRun
 
 __all__ = [
     "DeliveryReport",
@@ -122,7 +124,7 @@ def user_lease(using: str | None = None) -> Lease:
 
 
 class Delivery:
-    """One run of the outbox: the client, adapter, queue and lease it shares between users."""
+    """One run of the outbox: the context, queue and lease it shares between users."""
 
     def __init__(
         self,
@@ -132,16 +134,10 @@ class Delivery:
         max_attempts: int | None = None,
         force: bool = False,
     ) -> None:
-        conf = get_settings()
-        if not conf.app_id:
-            raise SendflareConfigurationError(
-                "SENDFLARE['APP_ID'] is not set: contacts cannot be delivered."
-            )
-        self.app_id = conf.app_id
-        self.recreate_to_change_status = conf.contacts_recreate_to_change_status
-        self.client = client or get_client(conf)
-        self.adapter = adapter or get_adapter()
-        self.using = state_mod.db_alias()
+        self.context = ServiceContext.build(
+            client=client, adapter=adapter, purpose="contacts cannot be delivered"
+        )
+        self.using = self.context.using
         self.queue = outbox_queue(max_attempts, self.using)
         self.lease = user_lease(self.using)
         self.force = force
@@ -156,23 +152,30 @@ class Delivery:
         include_not_due: bool,
         stop: threading.Event | None,
     ) -> DeliveryReport:
-        ceiling = self.queue.high_water_mark(base)
-        if ceiling is None:
-            return self.report
+        ceiling: Any = None
         cursor = 0
         delivered = 0
         done: set[str] = set()
         with self.lease:
             while not self._stopping(stop):
-                candidates = base.filter(id__gt=cursor, id__lte=ceiling).order_by("id")
+                candidates = base.filter(id__gt=cursor).order_by("id")
+                if ceiling is not None:
+                    candidates = candidates.filter(id__lte=ceiling)
                 if not include_not_due:
                     candidates = candidates.filter(next_attempt_at__lte=timezone.now())
-                rows = self.queue.claim(candidates.only("id", "user_key"), limit=batch_size)
+                rows = self.queue.claim(
+                    candidates.only("id", "user_key", "previous_email"), limit=batch_size
+                )
                 if not rows:
                     break
+                full = len(rows) == batch_size
+                if full and ceiling is None:
+                    # Only the rows that exist now are taken: a stream of saves cannot keep one
+                    # run going forever. (A first batch that is not full holds them all.)
+                    ceiling = self.queue.high_water_mark(base)
                 cursor = rows[-1].pk
                 keys = [k for k in dict.fromkeys(r.user_key for r in rows) if k not in done]
-                view = self._scan_for_email_changes(keys)
+                view = self._scan_for_email_changes(keys, rows)
                 for key in keys:
                     if self._stopping(stop):
                         break
@@ -182,28 +185,34 @@ class Delivery:
                     if limit is not None and delivered >= limit:
                         return self.report
                 self.report.contacts_read += view.contacts_read
+                if not full:
+                    break
         return self.report
 
     def _stopping(self, stop: threading.Event | None) -> bool:
         return bool(self.report.account_error) or (stop is not None and stop.is_set())
 
-    def _scan_for_email_changes(self, keys: list[str]) -> ListingScan:
+    def _scan_for_email_changes(self, keys: list[str], rows: list[Any]) -> ListingScan:
         """A listing scan primed with the old addresses of the batch's email changes.
 
         The live status is read only for those and for addresses to delete of users that still
         exist (once for the whole batch, when the first of them needs it); a plain data change
-        or a new user needs no read.
+        or a new user needs no read. A user's own addresses are added by its run when it reads
+        them: the states of the batch are read here only when the batch has several users.
         """
-        view = ListingScan(self.client, app_id=self.app_id, fields=self.adapter.fields)
+        context = self.context
+        view = ListingScan(context.client, app_id=context.app_id, fields=context.adapter.fields)
+        view.want(row.previous_email for row in rows if row.previous_email)
+        if len(keys) < 2:
+            return view
         changes = ContactChange.objects.using(self.using).filter(user_key__in=keys)
         latest: dict[str, str] = {}
-        previous: dict[str, set[str]] = {}
         for key, email, before in changes.order_by("id").values_list(
             "user_key", "email", "previous_email"
         ):
             latest[key] = email
             if before:
-                previous.setdefault(key, set()).add(before)
+                view.want([before])
         states = ContactSyncState.objects.using(self.using).filter(user_key__in=keys)
         for state in states:
             if state.unsubscribed_at is not None:
@@ -214,20 +223,11 @@ class Delivery:
                 # An email change, or deletes of a user's addresses: both need the live status
                 # (deleting an address deletes the evidence of an unsubscribe).
                 view.want(old)
-        for before in previous.values():
-            view.want(before)
         return view
 
     def _deliver(self, key: str, view: ListingScan) -> None:
-        result = Reconciliation(
-            key,
-            client=self.client,
-            adapter=self.adapter,
-            app_id=self.app_id,
-            lease=self.lease,
-            view=view,
-            recreate_to_change_status=self.recreate_to_change_status,
-            force=self.force,
+        result = UserRun(
+            key, context=self.context, lease=self.lease, view=view, force=self.force
         ).run()
         self.report.results.append(result)
         if result.outcome is Outcome.BUSY:

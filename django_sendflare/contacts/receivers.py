@@ -22,6 +22,7 @@ from .. import task_hooks
 from ..conf import get_settings
 from ..models import ContactChange
 from .adapter import ContactAdapter, get_adapter, normalize_email
+from .outbox import record_change
 from .state import user_key
 
 logger = logging.getLogger(__name__)
@@ -81,8 +82,6 @@ def user_post_save(
     adapter = get_adapter()
     if not _tracked(adapter, update_fields):
         return
-    from .outbox import record_change
-
     record_change(
         instance,
         str(ContactChange.Kind.SAVE),
@@ -99,8 +98,6 @@ def user_post_delete(
     """Record the deletion with the address the user had (the row is gone, the instance is not)."""
     if not get_settings().records_contacts:
         return
-    from .outbox import record_change
-
     record_change(
         instance,
         str(ContactChange.Kind.DELETE),

@@ -1,7 +1,8 @@
 """What the admin (and the command) do to contacts on a person's request.
 
-Each service works through the same :class:`~.reconcile.Reconciliation` as delivery, under the
-user's lease: an admin action never races a worker, and follows the same rules (I1-I5).
+Each service works through the same :class:`~.steps.UserRun` as delivery, under the user's
+lease: an admin action never races a worker, and follows the same decision (:func:`~.decide.decide`)
+and rules (I1-I5).
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
-from ..client import SendflareClient, get_client
-from ..conf import get_settings
-from ..exceptions import SendflareConfigurationError
+from ..client import SendflareClient
 from ..models import ContactChange, ContactSyncState
 from . import state as state_mod
 from .adapter import get_adapter, normalize_email
+from .context import ServiceContext
+from .listing import ListingScan
 from .outbox import deliver_users, outbox_queue, record_change, user_lease
-from .reconcile import Outcome, Reconciliation, UserResult
-from .remote import ListingScan
+from .results import Outcome, UserResult
+from .steps import UserRun
 
 logger = logging.getLogger(__name__)
 
@@ -78,31 +79,21 @@ def delete_user_contacts(
     to delete, and the user's current address. When the user is busy, or the API fails on a
     transient error, a change stays in the outbox: the worker finishes the deletion.
     """
-    conf = get_settings()
-    if not conf.app_id:
-        raise SendflareConfigurationError("SENDFLARE['APP_ID'] is not set: nothing to delete.")
-    client = client or get_client(conf)
-    adapter = get_adapter()
-    lease = user_lease()
-    queue = outbox_queue()
+    context = ServiceContext.build(client=client, purpose="nothing to delete")
+    adapter = context.adapter
+    lease = user_lease(context.using)
+    queue = outbox_queue(using=context.using)
     users = list(users)
     # One read of the listing for the whole action: the live status of the addresses about
     # to be deleted (I1 must hold if the user is synced again).
-    view = ListingScan(client, app_id=conf.app_id, fields=adapter.fields)
+    view = ListingScan(context.client, app_id=context.app_id, fields=adapter.fields)
     for user in users:
         view.want(contact_addresses(user))
     results = []
     for user in users:
         key = state_mod.user_key(user)
         _mark_for_deletion(key, adapter.get_email(user))
-        result = Reconciliation(
-            key,
-            client=client,
-            adapter=adapter,
-            app_id=conf.app_id,
-            lease=lease,
-            view=view,
-        ).run()
+        result = UserRun(key, context=context, lease=lease, view=view).run()
         result.email = result.email or adapter.get_email(user)
         if result.ok and result.outcome is not Outcome.BUSY:
             queue.delete(result.row_ids)  # moot: the user is not synced any more

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable
 
-from django.db.models import F, Model, Q
-from django.db.models.functions import Lower, Trim
+from django.db.models import BigIntegerField, F, Model, Q, TextField, Value
+from django.db.models.functions import Cast, Lower, Trim
 from django.utils import timezone
 
 from ..models import ContactChange, ContactSyncState
@@ -58,6 +59,13 @@ def users_with_address(
     Two users with one address are a conflict: neither is synced, and deleting one of them
     does not delete the contact the other one still has.
     """
+    return synced_keys(adapter, users_at_address(adapter, email_key, exclude_key=exclude_key))
+
+
+def users_at_address(
+    adapter: ContactAdapter, email_key: str, *, exclude_key: str | None = None
+) -> list[Model]:
+    """The other users whose address is (normalised) ``email_key``, synced or not."""
     email_key = normalize_email(email_key)
     if not email_key:
         return []
@@ -68,12 +76,20 @@ def users_with_address(
     )
     if exclude_key is not None:
         candidates = candidates.exclude(pk=exclude_key)
-    marked = do_not_sync_keys()
-    return [
-        user_key(user)
-        for user in candidates
-        if user_key(user) not in marked and adapter.should_sync(user)
-    ]
+    return list(candidates)
+
+
+def synced_keys(adapter: ContactAdapter, users: list[Model]) -> list[str]:
+    """The keys of these users that are synced: should_sync(), and not marked do-not-sync."""
+    keys = [user_key(user) for user in users if adapter.should_sync(user)]
+    if not keys:
+        return []
+    marked = set(
+        ContactSyncState.objects.using(db_alias())
+        .filter(user_key__in=keys, do_not_sync=True)
+        .values_list("user_key", flat=True)
+    )
+    return [key for key in keys if key not in marked]
 
 
 def users_recording_address(email_key: str, *, exclude_key: str | None = None) -> list[str]:
@@ -106,21 +122,37 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
         rows = rows.exclude(user_key=exclude_key)
     keys: dict[str, None] = {}  # users that will delete the address
     current: dict[str, None] = {}  # users that have it as their address
-    for key, synced, stale in states.values_list("user_key", "synced_email", "stale_emails"):
-        if email_key in {normalize_email(a) for a in stale}:
+    # One query for both (a state is marked by row id 0; its stale list comes as JSON text).
+    named = (
+        states.annotate(
+            stale_text=Cast("stale_emails", TextField()),
+            row_id=Value(0, output_field=BigIntegerField()),
+        )
+        .order_by()
+        .values_list("user_key", "synced_email", "stale_text", "row_id")
+        .union(rows.order_by().values_list("user_key", "email", "previous_email", "id"), all=True)
+    )
+    found: list[tuple[str, int, str, str]] = []
+    for key, email, other, row_id in named:
+        if row_id:
+            found.append((key, row_id, email, other))
+        elif email_key in {normalize_email(a) for a in json.loads(other or "[]")}:
             keys[key] = None
-        elif normalize_email(synced) == email_key:
+        elif normalize_email(email) == email_key:
             current[key] = None
-    rows = list(rows.values_list("user_key", "id", "email", "previous_email"))
     # A row a delivery has taken into its user's state no longer speaks for the user: the state
     # does (a delivery that hands the address over forgets it there, while the row waits to be
     # resolved a little longer).
-    adopted = dict(
-        ContactSyncState.objects.using(using)
-        .filter(user_key__in={key for key, *_ in rows})
-        .values_list("user_key", "rows_adopted_through")
+    adopted = (
+        dict(
+            ContactSyncState.objects.using(using)
+            .filter(user_key__in={key for key, *_ in found})
+            .values_list("user_key", "rows_adopted_through")
+        )
+        if found
+        else {}
     )
-    for key, row_id, email, previous in rows:
+    for key, row_id, email, previous in found:
         if row_id <= adopted.get(key, 0):
             continue
         if normalize_email(previous) == email_key:
@@ -130,10 +162,14 @@ def users_recording_address(email_key: str, *, exclude_key: str | None = None) -
     # A user marked do-not-sync keeps no contact: its own address is no claim on the contact
     # (nothing of it would ever delete it), only the addresses it has still to delete are.
     claims = [key for key in current if key not in keys]
-    marked = set(
-        ContactSyncState.objects.using(using)
-        .filter(user_key__in=claims, do_not_sync=True)
-        .values_list("user_key", flat=True)
+    marked = (
+        set(
+            ContactSyncState.objects.using(using)
+            .filter(user_key__in=claims, do_not_sync=True)
+            .values_list("user_key", flat=True)
+        )
+        if claims
+        else set()
     )
     keys.update((key, None) for key in claims if key not in marked)
     return list(keys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import sys
 from collections.abc import Sequence
@@ -97,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND[,KIND...]",
         help="faults for the next API requests, in order ('ok': none); repeatable",
     )
+    parser.add_argument(
+        "--seed-contacts",
+        metavar="FILE",
+        help=(
+            "load contacts at start, without API calls: a JSON-lines file, one save-contact "
+            'request body per line ({"appId": ..., "emailAddress": ..., "status": ..., data})'
+        ),
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
@@ -123,6 +132,18 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     )
 
 
+def seed_contacts(sandbox: Sandbox, path: str) -> int:
+    """Load the contacts of the JSON-lines file ``path`` into ``sandbox`` (``--seed-contacts``)."""
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    with open(path, encoding="utf-8") as lines:
+        try:
+            count = sandbox._store.seed_contacts(lines, today=today)
+        except ValueError as error:
+            raise ValueError(f"--seed-contacts {path}: {error}") from None
+    logger.info("seeded %d contact(s) from %s", count, path)
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted; return the exit status."""
     parser = build_parser()
@@ -132,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         sandbox = Sandbox(config_from_args(args))
+        if args.seed_contacts:
+            seed_contacts(sandbox, args.seed_contacts)
         server = make_server(
             host=args.host, port=args.port, allow_remote=args.allow_remote, sandbox=sandbox
         )

@@ -12,7 +12,8 @@ delete, so a page is a slice instead of a walk from the first contact.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,6 +219,43 @@ class Store:
         seq = self.next_seq
         self.next_seq += 1
         return seq
+
+    def seed_contacts(self, lines: Iterable[str], *, today: str) -> int:
+        """Load contacts straight in, one save-contact request body per JSON line; return how many.
+
+        For measuring a full sync of a large list without first pushing it call by call
+        (``--seed-contacts FILE``). Each line is ``{"appId", "emailAddress", "status", ...data}``
+        as the save-contact endpoint takes it; a later line for an address replaces the earlier
+        one. A line that is not such an object raises ``ValueError`` naming its number, and
+        nothing of the file is loaded.
+        """
+        loaded: list[tuple[str, str, Contact]] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                body = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"line {number}: not JSON ({error})") from None
+            if not isinstance(body, dict):
+                raise ValueError(f"line {number}: not a JSON object")
+            app_id, email, status = (
+                str(body.get(name) or "").strip() for name in ("appId", "emailAddress", "status")
+            )
+            if not (app_id and email and status):
+                raise ValueError(f"line {number}: appId, emailAddress and status are required")
+            data = {
+                k: v
+                for k, v in body.items()
+                if k in CONTACT_DATA_FIELDS and isinstance(v, str | int)
+            }
+            contact = Contact(
+                email=email, status=status, register_date=today, last_active_time=today, data=data
+            )
+            loaded.append((app_id, contact_key(email), contact))
+        for app_id, key, contact in loaded:
+            self.book(app_id).add(key, contact)
+        return len(loaded)
 
     def clear_messages(self) -> None:
         """Forget every message."""

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from django_sendflare.contacts import outbox, services, sync
+from django_sendflare.contacts import context, outbox
 from django_sendflare.models import ContactChange
 
 # The sandbox's fixtures (its pytest11 entry point registers them too when the package is
@@ -26,9 +26,7 @@ from .fakes import FakeClient
 def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     """A fake client that every contact code path (outbox, sync, admin, command) uses."""
     client = FakeClient()
-    monkeypatch.setattr(outbox, "get_client", lambda conf=None: client)
-    monkeypatch.setattr(sync, "get_client", lambda conf=None: client)
-    monkeypatch.setattr(services, "get_client", lambda conf=None: client)
+    monkeypatch.setattr(context, "get_client", lambda conf=None: client)
     return client
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_sendflare.admin import SendflareUserAdminMixin
-from django_sendflare.contacts import sync
+from django_sendflare.contacts import full_sync
 from django_sendflare.exceptions import SendflareAmbiguousError
 from django_sendflare.models import ContactChange, ContactSyncState
 
@@ -109,7 +109,7 @@ def test_delete_asks_for_confirmation_then_deletes_and_marks(
     from django_sendflare.contacts.outbox import deliver_pending
 
     deliver_pending(client=fake_api, include_not_due=True)  # type: ignore[arg-type]
-    sync.run_sync()
+    full_sync.run_sync()
     assert [c for c in fake_api.writes() if c.email in ("ada@example.com", "bob@example.com")] == []
     assert fake_api.get("ada@example.com") is None
 
@@ -268,7 +268,7 @@ def test_sync_state_admin_shows_an_unsubscribe_seen_at_sendflare(
     make_user("ada@example.com", username="ada")
     deliver()
     fake_api.get("ada@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
-    sync.run_sync()
+    full_sync.run_sync()
     changelist = reverse("admin:django_sendflare_contactsyncstate_changelist")
     page = admin_client_.get(changelist).content.decode()
     assert "Unsubscribed at Sendflare" in page or "unsubscribed at sendflare" in page.lower()

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from django_sendflare.contacts import outbox, reconcile, sync
+from django_sendflare.contacts import full_sync, outbox, steps
 from django_sendflare.contacts import state as state_mod
 from django_sendflare.contacts.outbox import Outcome
 from django_sendflare.models import ContactChange
@@ -131,7 +131,7 @@ def test_two_workers_handing_an_address_to_each_other_leave_no_orphan(
 
     # Whatever waited for its retry is delivered, then a full sync (no --prune) cleans up.
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
     assert {c["emailAddress"] for c in sandbox.contacts("race-app")} == {
         "x2@example.com",
         "y2@example.com",
@@ -164,16 +164,16 @@ def test_an_address_handed_over_is_not_claimed_back_by_rows_waiting_to_be_resolv
         y.save()
 
     y_delivered, x_delivered = threading.Event(), threading.Event()
-    run = reconcile.Reconciliation.run
+    run = steps.UserRun.run
 
-    def run_then_hold_the_rows(self: reconcile.Reconciliation) -> Any:
+    def run_then_hold_the_rows(self: steps.UserRun) -> Any:
         result = run(self)
         if self.key == str(y.pk):
             y_delivered.set()
             x_delivered.wait(timeout=10)  # y's rows are resolved only after x's delivery
         return result
 
-    monkeypatch.setattr(reconcile.Reconciliation, "run", run_then_hold_the_rows)
+    monkeypatch.setattr(steps.UserRun, "run", run_then_hold_the_rows)
     errors: list[BaseException] = []
 
     def deliver(user: Any, after: threading.Event | None, then: threading.Event | None) -> None:
@@ -197,9 +197,9 @@ def test_an_address_handed_over_is_not_claimed_back_by_rows_waiting_to_be_resolv
     for thread in threads:
         thread.join(timeout=30)
     assert not errors
-    monkeypatch.setattr(reconcile.Reconciliation, "run", run)
+    monkeypatch.setattr(steps.UserRun, "run", run)
 
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
     expected = {"x2@example.com"} | ({"y2@example.com"} if y_leaves != "is deleted" else set())
     assert {c["emailAddress"] for c in sandbox.contacts("race-app")} == expected

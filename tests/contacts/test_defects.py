@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_sendflare.contacts import outbox, services, sync
+from django_sendflare.contacts import full_sync, outbox, services
 from django_sendflare.contacts.outbox import Outcome
 from django_sendflare.exceptions import SendflareServerError
 from django_sendflare.models import ContactChange, ContactSyncState
@@ -111,7 +111,7 @@ def test_2_a_failed_page_leaves_the_recorded_status_as_it_was(
     user = make_user("mine@example.com")
     deliver()
     _unsubscribe_at_sendflare(fake_api, "mine@example.com")
-    assert sync.run_sync(client=fake_api, page_size=2).ok  # type: ignore[arg-type]
+    assert full_sync.run_sync(client=fake_api, page_size=2).ok  # type: ignore[arg-type]
     key = str(user.pk)
     assert ContactSyncState.objects.get(user_key=key).remote_status == UNSUBSCRIBED
     # The page that holds the user's contact (page 2) fails this time.
@@ -120,7 +120,7 @@ def test_2_a_failed_page_leaves_the_recorded_status_as_it_was(
         if call.method == "list" and call.page == 2
         else None
     )
-    report = sync.run_sync(client=fake_api, page_size=2)  # type: ignore[arg-type]
+    report = full_sync.run_sync(client=fake_api, page_size=2)  # type: ignore[arg-type]
     assert not report.ok
     assert ContactSyncState.objects.get(user_key=key).remote_status == UNSUBSCRIBED
 
@@ -139,7 +139,7 @@ def test_2_a_change_parked_by_an_outage_then_a_full_sync_keeps_the_unsubscribe(
     deliver()
     assert failed()  # parked after CONTACTS_MAX_ATTEMPTS
     fake_api.down = False
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert fake_api.get("new@example.com")["status"] == UNSUBSCRIBED  # type: ignore[index]
 
 
@@ -167,7 +167,7 @@ def test_3_a_full_sync_does_not_recreate_what_was_deleted_while_it_ran(
             deactivated.save()
 
     fake_api.on_call = meanwhile
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert done
     assert _addresses(fake_api) == {"a@example.com"}
     outbox.deliver_pending(client=fake_api, include_not_due=True)  # type: ignore[arg-type]
@@ -277,7 +277,7 @@ def test_an_email_change_into_a_conflict_deletes_the_old_address(
     user.save()
     deliver()
     assert "dan@example.com" not in fake_api.contacts  # not the user's address any more (I3)
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert "dan@example.com" not in fake_api.contacts
 
 
@@ -295,7 +295,7 @@ def test_a_deactivation_during_the_create_leaves_no_contact(
             user.save()
 
     fake_api.on_call = deactivate_meanwhile
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert fake_api.contacts == {}  # I2: work planned before the deactivation is undone
 
 

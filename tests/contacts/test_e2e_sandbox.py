@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from django_sendflare.contacts import outbox, sync
+from django_sendflare.contacts import full_sync, outbox
 from django_sendflare.contacts.outbox import Outcome
 from django_sendflare.models import ContactChange
 
@@ -39,14 +39,14 @@ def emails(sandbox: Any) -> list[str]:
 def test_full_sync_calls_only_for_differences(sandbox: Any, make_user: Any) -> None:
     users = [make_user(f"u{i}@example.com", first_name=f"U{i}") for i in range(30)]
     ContactChange.objects.all().delete()
-    report = sync.run_sync(page_size=7)
+    report = full_sync.run_sync(page_size=7)
     assert report.ok and len(report.plan.creates) == 30
     assert len(sandbox.contacts(APP_ID)) == 30
 
     # Change two users behind the signals' back: the next sync finds and sends only them.
     before = len(sandbox.requests())
     type(users[0]).objects.filter(pk__in=[users[3].pk, users[9].pk]).update(last_name="Changed")
-    report = sync.run_sync(page_size=7)
+    report = full_sync.run_sync(page_size=7)
     log = sandbox.requests()[before:]
     assert [r["method"] for r in log if r["method"] != "GET"] == ["POST", "POST"]
     assert sum(r["method"] == "GET" for r in log) == 5  # 30 contacts in pages of 7

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from django_sendflare.contacts import sync
+from django_sendflare.contacts import plan as plan_module
 from django_sendflare.contacts.adapter import Contact
+from django_sendflare.contacts.plan import SyncPlan, plan, prune_refusal
+from django_sendflare.contacts.remote import RemoteContact
 from django_sendflare.contacts.remote_index import RemoteIndex
-from django_sendflare.contacts.sync import RemoteContact, SyncPlan, plan, prune_refusal
 
 FIELDS = ("firstName", "lastName")
 
@@ -19,7 +20,7 @@ FIELDS = ("firstName", "lastName")
 def plan_chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Every plan test runs with users compared one, two and a thousand at a time: a conflict or
     a match across two chunks must come out as within one."""
-    monkeypatch.setattr(sync, "PLAN_CHUNK", request.param)
+    monkeypatch.setattr(plan_module, "PLAN_CHUNK", request.param)
     return int(request.param)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from django_sendflare.contacts import outbox, services, sync
+from django_sendflare.contacts import full_sync, outbox, services
 
 APP_ID = "model-app"
 CONFIRMED = "Confirmed"
@@ -83,7 +83,7 @@ def test_a_user_deactivated_while_a_full_sync_applies_its_plan_is_not_created(
 
     from django_sendflare.client import get_client
 
-    sync.run_sync(client=DeactivateAfterTheFirstWrite(get_client()), page_size=2)  # type: ignore[arg-type]
+    full_sync.run_sync(client=DeactivateAfterTheFirstWrite(get_client()), page_size=2)  # type: ignore[arg-type]
     assert calls == ["a@example.com"]
     assert set(statuses(sandbox)) == {"a@example.com"}
     outbox.deliver_pending(include_not_due=True)
@@ -103,7 +103,7 @@ def test_an_email_change_into_a_conflict_still_deletes_the_old_address(sandbox: 
     moving.email = "dan@example.com"  # now two users share dan@: neither is synced
     moving.save()
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
 
     # Nobody has cat@ any more: it must go without --prune (dan@ stays as it is: a conflict).
     assert set(statuses(sandbox)) == {"dan@example.com"}
@@ -129,7 +129,7 @@ def test_a_contact_kept_for_a_user_sharing_its_address_is_deleted_with_the_last_
     outbox.deliver_pending(include_not_due=True)
     first.delete()
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
 
     assert statuses(sandbox) == {}
 
@@ -153,7 +153,7 @@ def test_a_contact_kept_for_the_next_user_of_its_address_is_deleted_when_they_mo
     moving.save()
     outbox.deliver_pending()
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
 
     assert set(statuses(sandbox)) == {"dan@example.com"}
 
@@ -190,7 +190,7 @@ def test_a_user_sharing_an_unsubscribed_address_stays_unsubscribed_when_the_othe
     leaving = users.create_user(username="leaving", email="ann@example.com")
     outbox.deliver_pending()
     sandbox.unsubscribe(APP_ID, "ann@example.com")
-    sync.run_sync()  # the unsubscribe is recorded (for `leaving`)
+    full_sync.run_sync()  # the unsubscribe is recorded (for `leaving`)
     staying = users.create_user(username="staying", email="ann@example.com")  # a conflict
     outbox.deliver_pending()
 
@@ -198,7 +198,7 @@ def test_a_user_sharing_an_unsubscribed_address_stays_unsubscribed_when_the_othe
     staying.email = "bob@example.com"  # the person who unsubscribed at ann@ moves
     staying.save()
     outbox.deliver_pending(include_not_due=True)
-    sync.run_sync()
+    full_sync.run_sync()
 
     assert statuses(sandbox) == {"bob@example.com": UNSUBSCRIBED}
 
@@ -258,6 +258,37 @@ def test_a_contact_left_to_an_admin_deleted_user_by_its_pending_change_is_delete
     first.first_name = "Renamed"  # a change of `first`, pending, names dan@
     first.save()
     outbox.deliver_pending(include_not_due=True)  # `second` first: dan@ is left to `first`
-    sync.run_sync()
+    full_sync.run_sync()
 
     assert statuses(sandbox) == {}
+
+
+@pytest.mark.django_db
+def test_an_unsubscribe_of_a_shared_address_is_kept_for_a_user_marked_do_not_sync(
+    sandbox: Any,
+) -> None:
+    """I1 (found at 5x the CI budget, issue 17): the last user to delete a shared address read
+    it Unsubscribed, learned it for itself only, and deleted it; the other user that had the
+    address (marked do-not-sync, so not a keeper) was later synced again under a new address,
+    found nothing to read, and was created Confirmed. Now the unsubscribe is recorded for every
+    user that has the address before it is deleted."""
+    users = get_user_model().objects
+    eve = users.create_user(username="eve", email="eve@example.com")
+    dan = users.create_user(username="dan", email="dan@example.com")
+    outbox.deliver_pending()
+    services.delete_user_contacts([dan])  # the admin deletes dan's contact ...
+    services.sync_users([dan])  # ... and syncs it again
+    eve.email = "dan@example.com"  # eve takes dan's address: a conflict
+    eve.save()
+    outbox.deliver_pending()
+    services.delete_user_contacts([dan])  # dan@ is left to eve, who has it
+    assert statuses(sandbox) == {"dan@example.com": CONFIRMED}
+    sandbox.unsubscribe(APP_ID, "dan@example.com")  # the person behind dan@ unsubscribes
+
+    services.delete_user_contacts([eve])  # nobody keeps dan@ now: it is deleted
+    assert statuses(sandbox) == {}
+    dan.email = "ann@example.com"
+    dan.save()
+    services.sync_users([dan])
+
+    assert statuses(sandbox) == {"ann@example.com": UNSUBSCRIBED}

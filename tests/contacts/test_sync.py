@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from django_sendflare.contacts import sync
+from django_sendflare.contacts import full_sync
 from django_sendflare.contacts.adapter import ContactAdapter
 from django_sendflare.contacts.state import set_do_not_sync
 from django_sendflare.exceptions import (
@@ -34,7 +34,7 @@ def seed_remote(fake_api: FakeClient, users: list[Any]) -> None:
 
 def test_unchanged_contacts_cost_no_call(users: list[Any], fake_api: FakeClient) -> None:
     seed_remote(fake_api, users)
-    report = sync.run_sync(page_size=3)
+    report = full_sync.run_sync(page_size=3)
     assert [c.method for c in fake_api.calls] == ["list"] * 4  # 10 contacts, pages of 3
     assert report.plan.unchanged == 10
     assert report.ok
@@ -44,7 +44,7 @@ def test_only_differences_are_sent(users: list[Any], fake_api: FakeClient) -> No
     seed_remote(fake_api, users[1:])
     fake_api.get("u2@example.com")["firstName"] = "Stale"  # type: ignore[index]
     fake_api.add("stranger@example.com")
-    report = sync.run_sync()
+    report = full_sync.run_sync()
     assert [(c.method, c.email) for c in fake_api.writes()] == [
         ("save", "u0@example.com"),
         ("save", "u2@example.com"),
@@ -60,7 +60,7 @@ def test_only_differences_are_sent(users: list[Any], fake_api: FakeClient) -> No
 
 
 def test_dry_run_changes_nothing(users: list[Any], fake_api: FakeClient) -> None:
-    report = sync.run_sync(dry_run=True, prune=True)
+    report = full_sync.run_sync(dry_run=True, prune=True)
     assert fake_api.writes() == []
     assert len(report.plan.creates) == 10
     assert report.applied is None
@@ -71,7 +71,7 @@ def test_updates_keep_the_contacts_status(users: list[Any], fake_api: FakeClient
     contact = fake_api.get("u3@example.com")
     assert contact is not None
     contact.update(status="Unsubscribed", firstName="Old")
-    report = sync.run_sync()
+    report = full_sync.run_sync()
     [save] = fake_api.writes()
     assert (save.email, save.status) == ("u3@example.com", "Unsubscribed")
     [difference] = report.plan.status_differences
@@ -94,10 +94,10 @@ def test_recreate_to_change_status_only_when_the_setting_asks(
         **settings.SENDFLARE,
         "CONTACT_ADAPTER": "tests.contacts.test_sync.NewsletterAdapter",
     }
-    sync.run_sync()
+    full_sync.run_sync()
     assert fake_api.writes() == []
     settings.SENDFLARE = {**settings.SENDFLARE, "CONTACTS_RECREATE_TO_CHANGE_STATUS": True}
-    sync.run_sync()
+    full_sync.run_sync()
     assert [(c.method, c.email) for c in fake_api.writes()] == [
         ("delete", "u3@example.com"),
         ("save", "u3@example.com"),
@@ -110,7 +110,7 @@ def test_recreate_never_resubscribes(users: list[Any], fake_api: FakeClient, set
     seed_remote(fake_api, users)
     fake_api.get("u3@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
     settings.SENDFLARE = {**settings.SENDFLARE, "CONTACTS_RECREATE_TO_CHANGE_STATUS": True}
-    sync.run_sync()
+    full_sync.run_sync()
     assert fake_api.writes() == []
     assert fake_api.get("u3@example.com")["status"] == "Unsubscribed"  # type: ignore[index]
 
@@ -118,7 +118,7 @@ def test_recreate_never_resubscribes(users: list[Any], fake_api: FakeClient, set
 def test_prune_deletes_extras(users: list[Any], fake_api: FakeClient) -> None:
     seed_remote(fake_api, users)
     fake_api.add("stranger@example.com")
-    report = sync.run_sync(prune=True)
+    report = full_sync.run_sync(prune=True)
     assert [(c.method, c.email) for c in fake_api.writes()] == [("delete", "stranger@example.com")]
     assert report.ok
 
@@ -129,12 +129,12 @@ def test_prune_refuses_more_than_ten_percent_without_force(
     seed_remote(fake_api, users)
     for i in range(3):
         fake_api.add(f"stranger{i}@example.com")
-    report = sync.run_sync(prune=True)
+    report = full_sync.run_sync(prune=True)
     assert fake_api.writes() == []
     assert report.prune_refused and "3 of 13" in report.prune_refused
     assert not report.ok
     fake_api.reset_calls()
-    report = sync.run_sync(prune=True, force=True)
+    report = full_sync.run_sync(prune=True, force=True)
     assert len(fake_api.writes()) == 3
     assert report.ok
 
@@ -145,7 +145,7 @@ def test_nothing_is_pruned_when_a_page_failed(users: list[Any], fake_api: FakeCl
     fake_api.fail_on = lambda call: (
         SendflareServerError("HTTP 502") if call.method == "list" and call.page == 2 else None
     )
-    report = sync.run_sync(prune=True, force=True, page_size=4)
+    report = full_sync.run_sync(prune=True, force=True, page_size=4)
     assert not report.listing.complete and "after 4 contact(s)" in report.listing.error
     assert report.prune_refused and "could not be read" in report.prune_refused
     assert all(c.method != "delete" for c in fake_api.calls)
@@ -158,8 +158,8 @@ def test_a_list_that_cannot_be_read_aborts_before_any_call(
     users: list[Any], fake_api: FakeClient
 ) -> None:
     fake_api.down = True
-    with pytest.raises(sync.SyncAborted):
-        sync.run_sync()
+    with pytest.raises(full_sync.SyncAborted):
+        full_sync.run_sync()
     assert fake_api.writes() == []
 
 
@@ -167,7 +167,7 @@ def test_an_account_level_error_stops_the_run(users: list[Any], fake_api: FakeCl
     fake_api.fail_on = lambda call: (
         SendflareAuthenticationError("bad token") if call.method == "save" else None
     )
-    report = sync.run_sync()
+    report = full_sync.run_sync()
     assert len(fake_api.writes()) == 1
     assert report.applied is not None
     assert report.applied.account_error
@@ -181,7 +181,7 @@ def test_do_not_sync_users_and_inactive_users_are_left_out(
     set_do_not_sync([str(users[0].pk)], True)
     users[1].is_active = False
     users[1].save()
-    report = sync.run_sync()
+    report = full_sync.run_sync()
     emails = {c.email for c in fake_api.writes()}
     assert "u0@example.com" not in emails and "u1@example.com" not in emails
     assert report.plan.local_count == 8
@@ -190,11 +190,11 @@ def test_do_not_sync_users_and_inactive_users_are_left_out(
 def test_since_takes_recent_users_and_refuses_prune(users: list[Any], fake_api: FakeClient) -> None:
     old = timezone.now() - datetime.timedelta(days=30)
     type(users[0]).objects.exclude(pk=users[0].pk).update(date_joined=old)
-    report = sync.run_sync(since=timezone.now() - datetime.timedelta(days=1))
+    report = full_sync.run_sync(since=timezone.now() - datetime.timedelta(days=1))
     assert report.plan.local_count == 1
     assert [c.email for c in fake_api.writes()] == ["u0@example.com"]
     with pytest.raises(ValueError, match="--since"):
-        sync.run_sync(since=old, prune=True)
+        full_sync.run_sync(since=old, prune=True)
 
 
 def test_conflicts_are_reported_and_not_synced(make_user: Any, fake_api: FakeClient) -> None:
@@ -202,7 +202,7 @@ def test_conflicts_are_reported_and_not_synced(make_user: Any, fake_api: FakeCli
     other = make_user("x@example.com")
     other.email = "Dup@Example.com"
     other.save()
-    report = sync.run_sync()
+    report = full_sync.run_sync()
     assert list(report.plan.conflicts) == ["dup@example.com"]
     # Neither is saved; the old address of the second user may exist: deleted.
     assert [(c.method, c.email) for c in fake_api.writes()] == [("delete", "x@example.com")]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from django_sendflare.contacts import services, sync
+from django_sendflare.contacts import full_sync, services
 from django_sendflare.models import ContactSyncState
 from django_sendflare.signals import contact_unsubscribed
 
@@ -32,11 +32,11 @@ def test_a_full_sync_records_an_unsubscribe_and_signals_it_once(
     user = make_user("ann@example.com")
     deliver()
     fake_api.get("ann@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert heard == [(user.pk, "ann@example.com", False)]
     state = ContactSyncState.objects.get(user_key=str(user.pk))
     assert state.unsubscribed_at is not None and state.remote_status == "Unsubscribed"
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert len(heard) == 1  # first seen only
     assert len(fake_api.writes()) == 1  # the first create only: no call since
 
@@ -59,7 +59,7 @@ def test_a_contact_deleted_at_sendflare_is_signalled_then_recreated(
     user = make_user("ann@example.com")
     deliver()
     fake_api.contacts.clear()  # deleted from Sendflare's dashboard
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert heard == [(user.pk, "ann@example.com", True)]
     assert ContactSyncState.objects.get(user_key=str(user.pk)).remote_deleted_at is not None
     # Drift is repaired: the user's contact exists again, as a new person's.
@@ -79,7 +79,7 @@ def test_a_receiver_can_keep_a_deleted_contact_deleted(
 
     contact_unsubscribed.connect(forget)
     try:
-        sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+        full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     finally:
         contact_unsubscribed.disconnect(forget)
     assert fake_api.contacts == {}
@@ -92,9 +92,9 @@ def test_a_recreated_contact_of_an_unsubscribed_user_stays_unsubscribed(
     make_user("ann@example.com")
     deliver()
     fake_api.get("ann@example.com")["status"] = "Unsubscribed"  # type: ignore[index]
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     fake_api.contacts.clear()
-    sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+    full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     assert fake_api.get("ann@example.com")["status"] == "Unsubscribed"  # type: ignore[index]
     assert [deleted for _, _, deleted in heard] == [False, True]
 
@@ -111,7 +111,7 @@ def test_a_receiver_error_is_logged_not_raised(
 
     contact_unsubscribed.connect(broken)
     try:
-        report = sync.run_sync(client=fake_api)  # type: ignore[arg-type]
+        report = full_sync.run_sync(client=fake_api)  # type: ignore[arg-type]
     finally:
         contact_unsubscribed.disconnect(broken)
     assert report.ok

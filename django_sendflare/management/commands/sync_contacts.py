@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from ...bounds import MAX_ROWS_PER_QUERY, POLL_SECONDS
 from ...client import MAX_PAGE_SIZE
-from ...contacts import outbox, services, sync, watch
+from ...contacts import full_sync, outbox, services, watch
 from ...exceptions import SendflareConfigurationError
 from ...loop import stop_on_signals
 from ..options import check_option
@@ -217,7 +217,7 @@ class Command(BaseCommand):
             not options["no_progress"] and options["verbosity"] >= 1 and self.stdout.isatty()
         )
         try:
-            report = sync.run_sync(
+            report = full_sync.run_sync(
                 dry_run=options["dry_run"],
                 prune=options["prune"],
                 force=options["force"],
@@ -227,7 +227,7 @@ class Command(BaseCommand):
                 on_remote_page=self._remote_progress if show_progress else None,
                 progress=self._progress if show_progress else None,
             )
-        except sync.SyncAborted as error:
+        except full_sync.SyncAborted as error:
             raise CommandError(f"Nothing synced: {error}") from error
         if show_progress:
             self.stdout.write("")
@@ -246,7 +246,7 @@ class Command(BaseCommand):
         self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
         self.stdout.flush()
 
-    def _print_report(self, report: sync.SyncReport, options: dict[str, Any]) -> None:
+    def _print_report(self, report: full_sync.SyncReport, options: dict[str, Any]) -> None:
         plan = report.plan
         listing = report.listing
         out = self.stdout.write
@@ -298,7 +298,7 @@ class Command(BaseCommand):
             "difference(s)."
         )
 
-    def _failure(self, report: sync.SyncReport) -> str:
+    def _failure(self, report: full_sync.SyncReport) -> str:
         reasons = []
         if not report.listing.complete:
             reasons.append("the list could not be read to the end")

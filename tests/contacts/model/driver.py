@@ -30,9 +30,9 @@ from django.db.models import F, Q
 from django.test import override_settings
 
 from django_sendflare.client import get_client
+from django_sendflare.contacts import full_sync as _sync
 from django_sendflare.contacts import outbox as _outbox
 from django_sendflare.contacts import services as _services
-from django_sendflare.contacts import sync as _sync
 from django_sendflare.models import ContactChange, ContactSyncState
 from django_sendflare.queue.leases import Lease
 from django_sendflare.sandbox.pytest_plugin import SandboxHandle
