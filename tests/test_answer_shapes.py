@@ -16,7 +16,8 @@ import responses
 from django_sendflare import exceptions as exc
 from django_sendflare.client import SendflareClient
 from django_sendflare.contacts.adapter import Contact
-from django_sendflare.contacts.remote import ListingScan, RemoteContact
+from django_sendflare.contacts.listing import ListingScan
+from django_sendflare.contacts.remote import RemoteContact
 
 from .envelopes import envelope
 
