@@ -36,6 +36,9 @@ from django.utils.module_loading import import_string
 from ..client import CONTACT_STATUSES
 from ..conf import get_settings
 
+#: The longest address SMTP (RFC 5321) and so the API can carry.
+MAX_ADDRESS_LENGTH = 254
+
 #: Every data field the API documents for a contact.
 DATA_FIELDS: tuple[str, ...] = (
     "language",
@@ -171,7 +174,14 @@ class ContactAdapter:
             )
         # Every managed field is present ("" when empty): an empty value clears a stale one.
         values = {name: format_value(name, data.get(name)) for name in self.fields}
-        return Contact(email=self.get_email(user), status=self.get_status(user), data=values)
+        email = self.get_email(user)
+        if len(email) > MAX_ADDRESS_LENGTH or any(ord(c) < 32 for c in email):
+            # Django's EmailField lets both through; the API would store what no mail reaches.
+            raise ValueError(
+                f"The address {email[:60]!r} cannot be a contact's address: it is longer than "
+                f"{MAX_ADDRESS_LENGTH} characters or holds a control character (NUL, CR, LF...)."
+            )
+        return Contact(email=email, status=self.get_status(user), data=values)
 
     def changed_since(self, queryset: QuerySet[Any], since: datetime.datetime) -> QuerySet[Any]:
         """The users of ``queryset`` that may have changed since ``since`` (``--since``).

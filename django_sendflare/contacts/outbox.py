@@ -33,7 +33,7 @@ from ..conf import get_settings
 from ..models import ContactChange, ContactSyncState
 from ..queue import Lease, Verdict, WorkQueue
 from . import state as state_mod
-from .adapter import ContactAdapter, normalize_email
+from .adapter import MAX_ADDRESS_LENGTH, ContactAdapter, normalize_email
 from .context import ServiceContext
 from .listing import ListingScan
 from .results import Outcome, UserResult
@@ -102,11 +102,20 @@ def record_change(
     change = ContactChange.objects.using(alias).create(
         user_key=state_mod.user_key(user),
         kind=kind,
-        email=email[:254],
-        previous_email=previous_email[:254],
+        email=_recordable(email),
+        previous_email=_recordable(previous_email),
     )
     logger.debug("Sendflare: recorded a %s of user %s", kind, change.user_key)
     return change
+
+
+def _recordable(address: str) -> str:
+    """The address as the row can hold it: "" for one longer than any contact's address.
+
+    Never cut: the first 254 characters of a longer address are another valid address, one the
+    user never had, and recording it as theirs would make a later change delete its contact.
+    """
+    return "" if len(address) > MAX_ADDRESS_LENGTH else address
 
 
 def outbox_queue(max_attempts: int | None = None, using: str | None = None) -> WorkQueue[Any]:

@@ -122,13 +122,6 @@ def test_a_320_character_address_is_refused_and_spares_the_user_of_its_cut_form(
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL refuses the user's save itself (varchar 254)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts: a 320-character address is cut to 254 characters when its change is "
-    "recorded (outbox.record_change: email[:254]); the cut form, another valid address that "
-    "the user never had, is then recorded as the user's old address, and the user's next "
-    "address change deletes the contact that really has it",
-)
 def test_a_320_character_address_is_never_cut_into_another_address(sandbox: Any) -> None:
     # A subscriber that no user is (signed up through a Sendflare form, say) has the address
     # that the first 254 characters of the long one make.
@@ -152,11 +145,6 @@ def test_on_postgresql_a_320_character_address_is_refused_with_the_save(sandbox:
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL refuses the user's save itself (NUL)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts: an address with a NUL byte is sent to the API (which the sandbox accepts) "
-    "instead of being refused before any call, as send_mail refuses it",
-)
 @pytest.mark.parametrize("address", ["nul\x00@example.com", "nul@example.com\x00"])
 def test_an_address_with_a_nul_byte_never_reaches_the_api(sandbox: Any, address: str) -> None:
     user(address)
