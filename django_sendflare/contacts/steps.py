@@ -22,8 +22,8 @@ from typing import Any
 from django.db.models import Model
 from django.utils import timezone
 
-from ..models import ContactSyncState
-from ..queue import Lease
+from ..models import ContactChange, ContactSyncState
+from ..queue import Lease, WorkQueue
 from ..signals import contact_unsubscribed
 from . import decide as d
 from . import effects
@@ -148,10 +148,28 @@ class UserRun:
                 )
             if isinstance(step, d.ForgetUser):
                 self.record.forget_user(outbox.top)
+                self._wake_users_left_with(outbox.addresses)
                 self._finish(synced=False)
                 return
             self._carry_out(step)
         raise Permanent("the contact did not settle (too many steps)")
+
+    def _wake_users_left_with(self, addresses: list[str]) -> None:
+        """The deleted user's addresses may have been in conflict: the users left with one of
+        them are delivered again, for their changes were parked as conflicts, which only this
+        departure ends (and no change of theirs would be recorded to say so)."""
+        keys = {k for a in addresses if normalize_email(a) for k in self.reader.others_with(a)}
+        if not keys:
+            return
+        rows = ContactChange.objects.using(self.context.using).filter(
+            user_key__in=keys, state=ContactChange.State.FAILED
+        )
+        queue = WorkQueue(
+            ContactChange,
+            max_attempts=self.context.settings.contacts_max_attempts,
+            using=self.context.using,
+        )
+        queue.retry(rows.values_list("pk", flat=True))
 
     def _finish(self, *, synced: bool) -> None:
         if self._saved:
