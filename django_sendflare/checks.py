@@ -82,7 +82,9 @@ def check_default_senders(app_configs: Any = None, **kwargs: Any) -> list[checks
                     f"{name} {problem}, which the Sendflare API refuses (code 100033), and "
                     f"{' and '.join(backends)} sends through Sendflare: {consequence}.",
                     hint=f"Set {name} to an address of a sender domain of your Sendflare "
-                    f"account, e.g. {name} = 'Example <noreply@example.com>'.",
+                    f"account, e.g. {name} = 'Example <noreply@example.com>' (the sandbox "
+                    "takes any address whose domain has a dot, unless started with "
+                    "--allow-sender).",
                     id=check_id,
                 )
             )

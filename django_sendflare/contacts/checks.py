@@ -29,8 +29,9 @@ def check_contacts(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Warning(
                 "SENDFLARE['SYNC_CONTACTS'] is on but APP_ID is not set: user changes are not "
                 "recorded and no contact is synced.",
-                hint="Set SENDFLARE['APP_ID'] to your Sendflare application ID, or set "
-                "SYNC_CONTACTS to False.",
+                hint="Set SENDFLARE['APP_ID'] to your Sendflare application ID (against the "
+                "sandbox any non-empty ID works, e.g. 'sandbox-app'), or set SYNC_CONTACTS to "
+                "False if you do not sync contacts.",
                 id="sendflare.W100",
             )
         )
