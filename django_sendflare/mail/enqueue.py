@@ -16,7 +16,7 @@ How the rows are written depends on the database, never on how many messages the
   ids come back from the same statements), then the recipients of all of them, as many rows a
   statement as the database takes parameters (SQLite: 999, so 10,000 one-recipient messages are
   about 220 statements, not 20,000). A database that cannot return the ids of a bulk insert
-  (MySQL) saves the messages one by one, the recipients still in bulk.
+  (MySQL, SQLite before 3.35) saves the messages one by one, the recipients still in bulk.
 
 Model signals (``pre_save``, ``post_save``) are therefore not sent for these rows: the
 backend's ``pre_send`` and ``post_send`` are the signals to use.
@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 MESSAGE_FIELDS = ("from_email", "subject", "body")
 RECIPIENT_FIELDS = ("message", "position", "email")
 
-#: The most parameters one statement can take where Django knows no lower limit (SQLite: 999):
-#: PostgreSQL's protocol counts them in 16 bits, which server-side binding meets.
+#: The most parameters of one statement where Django states no limit (it does for SQLite, 999):
+#: the 16-bit count of MySQL's and PostgreSQL's protocols.
 PROTOCOL_MAX_PARAMS = 2**16 - 1
 
 
@@ -100,7 +100,7 @@ def _write_in_bulk(
             first = requests[0]
             messages.add(first.from_email, first.subject, first.body)
         ids = messages.insert(returning=True)
-    else:  # MySQL: no ids from a bulk insert, the messages one by one
+    else:  # MySQL, SQLite < 3.35: no ids from a bulk insert, so the messages one by one
         ids = []
         for requests in batch:
             message = _new_message(requests, mailer)

@@ -95,6 +95,18 @@ def test_a_batch_stores_each_message_as_it_would_be_stored_alone():
     ]
 
 
+def test_a_database_without_ids_from_bulk_inserts_stores_the_same_rows(monkeypatch):
+    # MySQL (and SQLite before 3.35): the messages one by one, the recipients still in bulk.
+    batch = [requests_of(message) for message in varied_messages()]
+    with_ids = enqueue._write_in_bulk(connection, batch, "m")
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    with CaptureQueriesContext(connection) as queries:
+        without = enqueue._write_in_bulk(connection, batch, "m")
+    assert [snapshot(i) for i in without] == [snapshot(i) for i in with_ids]
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == len(batch) + 1
+
+
 def test_send_mass_mail_is_a_few_bulk_statements_messages_first(queued_backend):
     # Row by row, 200 messages to two recipients each were 400 INSERTs (and 4 on PostgreSQL).
     datatuple = [
