@@ -25,6 +25,7 @@ Every error names the field and the refused value.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -70,7 +71,13 @@ def parse_address(value: object, *, field: str) -> str:
 
     Raises SendflareInvalidAddress for anything that is not exactly one valid address.
     """
-    text = force_str(value)
+    return _parse_address(force_str(value), field)
+
+
+# The answer depends on the text and the field alone, and a batch of messages (send_mass_mail)
+# usually repeats one sender: its checks are paid once. Refusals are not cached (they raise).
+@functools.lru_cache(maxsize=256)
+def _parse_address(text: str, field: str) -> str:
     forbid_line_breaks(text, field=f"{field} address")
     if _PLAIN_ADDRESS.fullmatch(text):
         address = text
