@@ -46,7 +46,10 @@ def database(url: str | None, *, synchronous: str = "NORMAL") -> dict[str, Any]:
 
 
 def configure(options: dict[str, Any]) -> None:
-    """Set Django up from ``options``: database, api_url, rate_limit, redis_url, threads."""
+    """Set Django up from ``options``: database, api_url, rate_limit, redis_url, threads, apps.
+
+    ``apps`` are more INSTALLED_APPS (the other queues ``queued_enqueue.py --mass`` compares).
+    """
     sendflare: dict[str, Any] = {
         "API_TOKEN": TOKEN,
         "API_URL": options["api_url"],
@@ -61,8 +64,15 @@ def configure(options: dict[str, Any]) -> None:
             "prefix": f"sendflare:bench:{options.get('run_id', '')}:",
         }
     settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_sendflare"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django_sendflare",
+            *options.get("apps", ()),
+        ],
         DATABASES={"default": options["database"]},
+        # django-post-office renders every subject and body as a template.
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         USE_TZ=True,
         SENDFLARE=sendflare,

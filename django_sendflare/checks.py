@@ -88,7 +88,9 @@ def check_default_senders(app_configs: Any = None, **kwargs: Any) -> list[checks
                     f"{name} {problem}, which the Sendflare API refuses (code 100033), and "
                     f"{' and '.join(backends)} sends through Sendflare: {consequence}.",
                     hint=f"Set {name} to an address of a sender domain of your Sendflare "
-                    f"account, e.g. {name} = 'Example <noreply@example.com>'.",
+                    f"account, e.g. {name} = 'Example <noreply@example.com>' (the sandbox "
+                    "takes any address whose domain has a dot, unless started with "
+                    "--allow-sender).",
                     id=check_id,
                 )
             )
@@ -185,8 +187,9 @@ def check_contacts(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Warning(
                 "SENDFLARE['SYNC_CONTACTS'] is on but APP_ID is not set: user changes are not "
                 "recorded and no contact is synced.",
-                hint="Set SENDFLARE['APP_ID'] to your Sendflare application ID, or set "
-                "SYNC_CONTACTS to False.",
+                hint="Set SENDFLARE['APP_ID'] to your Sendflare application ID (against the "
+                "sandbox any non-empty ID works, e.g. 'sandbox-app'), or set SYNC_CONTACTS to "
+                "False if you do not sync contacts.",
                 id="sendflare.W100",
             )
         )

@@ -146,7 +146,9 @@ class Token(Validator):
                 "sendflare.E001",
                 f"SENDFLARE[{key!r}] is missing or empty.",
                 "Create a token on the API Keys page of your Sendflare dashboard and set it, "
-                "e.g. SENDFLARE = {'API_TOKEN': env('SENDFLARE_API_TOKEN')}.",
+                "e.g. SENDFLARE = {'API_TOKEN': env('SENDFLARE_API_TOKEN')}. Against the "
+                "local sandbox (python -m django_sendflare.sandbox) any non-empty token "
+                "works, unless it was started with --token.",
             )
         if value != value.strip() or any(c in value for c in "\r\n"):
             return Problem(
@@ -187,7 +189,10 @@ class ApiUrl(Validator):
         if url is None:
             return None
         name = f"SENDFLARE[{key!r}]"
-        hint = "Use the base URL only, e.g. 'https://api.sendflare.io' (no path below /v1)."
+        hint = (
+            "Use the base URL only, without /v1: e.g. 'https://api.sendflare.io', or "
+            "'http://127.0.0.1:8025' for the sandbox started with --port 8025."
+        )
         if not isinstance(url, str):
             return Problem("sendflare.E002", f"{name} must be a string.", hint)
         # The URL is shown (it says what is wrong with it), but never the credentials in it.
