@@ -39,6 +39,7 @@ from django.utils import timezone
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError, SendflareUnexpectedError
 from ..queue import Verdict, WorkQueue
+from ..records import hold_account, release_account
 from ..redaction import error_text
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
@@ -178,6 +179,8 @@ class MessageDelivery:
                 self._failed(recipient, unexpected_error(error))
             else:
                 self._sent(recipient, response.request_id)
+        if self.result.sent:
+            release_account(self.message.mailer, using=self.using)
         self._reschedule()
         self._signal()
         return self.result
@@ -237,6 +240,7 @@ class MessageDelivery:
         }
         if kind is Failure.ACCOUNT:
             self._update(recipient, state=State.QUEUED, **details)
+            hold_account(self.message.mailer, error, using=self.using)
             logger.error(
                 "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
                 error,
