@@ -36,6 +36,7 @@ from django.core.mail import EmailMessage
 from django.db.models import F
 from django.utils import timezone
 
+from .. import observe
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError, SendflareUnexpectedError
 from ..queue import Verdict, WorkQueue
@@ -215,6 +216,7 @@ class MessageDelivery:
 
     def _sent(self, recipient: QueuedRecipient, request_id: str | None) -> None:
         self.result.sent += 1
+        observe.recipient("sent")
         self._update(
             recipient,
             state=State.SENT,
@@ -241,6 +243,7 @@ class MessageDelivery:
         if kind is Failure.ACCOUNT:
             self._update(recipient, state=State.QUEUED, **details)
             hold_account(self.message.mailer, error, using=self.using)
+            observe.recipient("held")
             logger.error(
                 "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
                 error,
@@ -249,6 +252,7 @@ class MessageDelivery:
             return
         if kind is Failure.TRANSIENT:
             self.result.retry += 1
+            observe.recipient("retry")
             self.transient_error = error
             self._update(recipient, state=State.QUEUED, **details)
             logger.warning(
@@ -266,6 +270,7 @@ class MessageDelivery:
             self.result.failed += 1
             state = State.FAILED
         self._update(recipient, state=state, **details)
+        observe.recipient(str(state))
         logger.error(
             "Sendflare: queued message %s to %s is %s after %d attempt(s): %s",
             self.message.pk,
