@@ -96,9 +96,8 @@ def main() -> None:
         f"status.collect():         {best(args.repeat, status.collect) * 1000:7.1f} ms, "
         f"{len(queries)} queries"
     )
-    print(
-        f"metrics scrape (gauges):  {best(args.repeat, lambda: list(collector.collect())) * 1000:7.1f} ms"
-    )
+    scrape = best(args.repeat, lambda: list(collector.collect()))
+    print(f"metrics scrape (gauges):  {scrape * 1000:7.1f} ms")
 
 
 if __name__ == "__main__":
