@@ -163,3 +163,19 @@ def test_the_figures_cost_few_queries(django_assert_max_num_queries):
     message("queued", mailer="bulk", due_ago=5)
     with django_assert_max_num_queries(4):
         status.collect()
+
+
+def test_a_reachable_shared_limiter_is_healthy(settings):
+    from django.conf import settings as django_settings
+
+    if not django_settings.REDIS_URL:
+        pytest.skip("needs Redis: set REDIS_URL=redis://...")
+    settings.SENDFLARE = {
+        **settings.SENDFLARE,
+        "RATE_LIMIT": 5,
+        "RATE_LIMITER": "django_sendflare.ratelimit.RedisRateLimiter",
+        "RATE_LIMITER_OPTIONS": {"url": django_settings.REDIS_URL, "prefix": "sendflare:ops:"},
+    }
+    code, out = run_status("--json")
+    limiter = json.loads(out)["limiters"][0]
+    assert (code, limiter["shared"], limiter["reachable"]) == (0, True, True)
