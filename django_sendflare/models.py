@@ -93,3 +93,4 @@ class ContactSyncState(Leasable):
 
 
 from .mail.models import QueuedMessage, QueuedRecipient  # noqa: E402, F401 - the mail queue
+from .records import StatusRecord  # noqa: E402, F401 - the status's own facts

@@ -49,6 +49,9 @@ MAX_WINDOW_WAITS = 5
 class RateLimiter(ABC):
     """Hands out request slots to at most ``rate`` requests per second."""
 
+    #: Whether processes share it through a store that may be unreachable (see reachable()).
+    shared = False
+
     def __init__(self, rate: float, key: str = "default") -> None:
         # Bounded like RATE_LIMIT: 1e-300 would be a wait no clock can sleep, 1e309 (inf) a
         # window of infinitely many sends. Use no limiter at all to turn limiting off.
@@ -85,6 +88,12 @@ class RateLimiter(ABC):
         """This caller's request has just been written: where :meth:`confirm` records sends
         in a shared store, move this caller's record to now (the process may have been held
         up between the two). The default does nothing."""
+
+    def reachable(self) -> bool:
+        """Whether the store where a shared limiter keeps its slots answers now (asked, not
+        remembered: ``sendflare_status`` calls it). A limiter of one process has no store:
+        always True."""
+        return True
 
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> float:
         """Block until this caller may send (its slot, then the window); return the wait."""
@@ -323,6 +332,16 @@ class RedisRateLimiter(RateLimiter):
     def redis_reachable(self) -> bool:
         """False from a failed Redis call until one succeeds (the fallback limits meanwhile)."""
         return self._outage_since is None
+
+    shared = True
+
+    def reachable(self) -> bool:
+        """Ping Redis (within the limiter's timeout); False when it does not answer."""
+        try:
+            self._redis.ping()
+        except self._redis_errors:
+            return False
+        return True
 
     def _redis_due(self) -> bool:
         """Whether this call should use Redis: always, except during an outage, when one call

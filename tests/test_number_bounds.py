@@ -52,6 +52,7 @@ CASES: dict[str, tuple[list[object], list[object]]] = {
     "MAX_CONCURRENT_REQUESTS": ([1, 256], [0, 257, 10**9]),
     "CONTACTS_MAX_ATTEMPTS": ([1, 1000], [0, 1001, 2**63]),
     "MAIL_MAX_ATTEMPTS": ([1, 1000], [0, 1001, 2**63]),
+    "MAIL_MAX_DUE_AGE": ([1, 900, 604_800], [0, 0.5, INF, NAN, 604_800.5, -1]),
     "MAIL_RETENTION_DAYS": ([None, 0.5, 36_500], [0, INF, NAN, 36_500.5, 1e10]),
 }
 

@@ -23,6 +23,7 @@ from ..bounds import (
     RETENTION_DAYS,
     RETRIES,
     RETRY_SECONDS,
+    Number,
     Timeout,
 )
 from ..validators import (
@@ -163,6 +164,12 @@ class SendflareSettings(FrozenSettings):
         ATTEMPTS,
         "Delivery runs of a queued message that may end in a transient failure (API down, "
         "429) before its remaining recipients are marked failed.",
+    )
+    mail_max_due_age: Setting[float] = Setting(
+        900,
+        Number(minimum=1, maximum=604_800.0, unit="seconds"),
+        "Seconds a due queued message may wait before ``sendflare_status`` (and the health "
+        "check) reports the mail as stalled: no worker runs, or it cannot keep up.",
     )
     mail_retention_days: Setting[float | None] = Setting(
         30,

@@ -16,6 +16,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import status
 from . import actions as mail_actions
 from .models import QueuedMessage, QueuedRecipient
 
@@ -102,6 +103,14 @@ class QueuedMessageAdmin(_ModelAdmin):
     inlines = [RecipientInline]
     actions = ["resend", "discard"]
     resend_template = "django_sendflare/admin/resend_unknown_confirmation.html"
+    change_list_template = "django_sendflare/admin/mail_log.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """The list, under the summary ``sendflare_status`` prints (no limiter ping here)."""
+        summary = status.collect(check_limiter=False)
+        return super().changelist_view(
+            request, {**(extra_context or {}), "sendflare_status": summary}
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[QueuedMessage]:
         counts = {

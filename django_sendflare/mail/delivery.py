@@ -38,10 +38,12 @@ from django.core.mail import EmailMessage
 from django.db.models import F
 from django.utils import timezone
 
+from .. import observe
 from ..client import SendflareClient
 from ..exceptions import SendflareAPIError
 from ..outcomes import ACCOUNT_ERROR_WAIT, Outcome, attempt, outcome_of, stops_account
 from ..queue import Verdict, WorkQueue
+from ..records import hold_account, release_account
 from ..results import MessageStatus, RecipientState, RecipientStatus
 from ..signals import post_send
 from .backend import QueuedEmailBackend
@@ -148,6 +150,8 @@ class MessageDelivery:
                 self._sent(recipient, result.answer.request_id if result.answer else None)
             else:
                 self._failed(recipient, result.error)
+        if self.result.sent:
+            release_account(self.message.mailer, using=self.using)
         self._reschedule()
         self._signal()
         return self.result
@@ -182,6 +186,7 @@ class MessageDelivery:
 
     def _sent(self, recipient: QueuedRecipient, request_id: str | None) -> None:
         self.result.sent += 1
+        observe.recipient("sent")
         self._update(
             recipient,
             state=State.SENT,
@@ -206,6 +211,8 @@ class MessageDelivery:
         }
         if kind is Outcome.HELD:
             self._update(recipient, state=State.QUEUED, **details)
+            hold_account(self.message.mailer, error, using=self.using)
+            observe.recipient("held")
             logger.error(
                 "Sendflare: the account cannot send (%s); queued mail waits %.0fs",
                 error,
@@ -214,6 +221,7 @@ class MessageDelivery:
             return
         if kind is Outcome.RETRY:
             self.result.retry += 1
+            observe.recipient("retry")
             self.transient_error = error
             self._update(recipient, state=State.QUEUED, **details)
             logger.warning(
@@ -231,6 +239,7 @@ class MessageDelivery:
             self.result.failed += 1
             state = State.FAILED
         self._update(recipient, state=state, **details)
+        observe.recipient(str(state))
         logger.error(
             "Sendflare: queued message %s to %s is %s after %d attempt(s): %s",
             self.message.pk,

@@ -20,6 +20,7 @@ from ...client import MAX_PAGE_SIZE
 from ...contacts import full_sync, outbox, services, watch
 from ...exceptions import SendflareConfigurationError
 from ...loop import stop_on_signals
+from ...records import record_full_sync
 from ..options import check_option
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -216,6 +217,8 @@ class Command(BaseCommand):
         show_progress = (
             not options["no_progress"] and options["verbosity"] >= 1 and self.stdout.isatty()
         )
+        started = timezone.now()
+        full = not options["dry_run"] and since is None
         try:
             report = full_sync.run_sync(
                 dry_run=options["dry_run"],
@@ -228,10 +231,15 @@ class Command(BaseCommand):
                 progress=self._progress if show_progress else None,
             )
         except full_sync.SyncAborted as error:
+            if full:
+                record_full_sync(started, "aborted", str(error))
             raise CommandError(f"Nothing synced: {error}") from error
         if show_progress:
             self.stdout.write("")
         self._print_report(report, options)
+        if full:  # what sendflare_status reports as the last full sync
+            failure = "" if report.ok else self._failure(report)
+            record_full_sync(started, "incomplete" if failure else "complete", failure)
         if not report.ok:
             raise CommandError(self._failure(report))
 
