@@ -51,15 +51,23 @@ class StatusRecord(models.Model):
 def record_full_sync(
     started: datetime.datetime, outcome: str, detail: str = "", *, using: str = "default"
 ) -> None:
-    """Remember how the last full contact sync ended (``complete``, ``incomplete``, ``aborted``)."""
-    StatusRecord.objects.using(using).update_or_create(
+    """Remember how the last full contact sync ended (``complete``, ``incomplete``, ``aborted``).
+
+    One upsert, the same single statement whether the row exists or not: a full sync's own
+    queries stay the same from its first run on.
+    """
+    record = StatusRecord(
         key=FULL_SYNC,
-        defaults={
-            "since": started,
-            "at": timezone.now(),
-            "outcome": outcome,
-            "detail": detail[:DETAIL_MAX_LENGTH],
-        },
+        since=started,
+        at=timezone.now(),
+        outcome=outcome,
+        detail=detail[:DETAIL_MAX_LENGTH],
+    )
+    StatusRecord.objects.using(using).bulk_create(
+        [record],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["since", "at", "outcome", "detail"],
     )
 
 
