@@ -144,7 +144,9 @@ def test_mail_queued_before_the_timeout_became_infinite_stays_queued(
     assert QueuedRecipient.objects.get().state == "queued"  # not unknown: never attempted
     assert sendflare_sandbox_settings.requests() == []
     settings.SENDFLARE = good
-    QueuedMessage.objects.update(next_attempt_at=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+    QueuedMessage.objects.update(
+        next_attempt_at=datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    )
     call_command("sendflare_worker", "--once", "--no-contacts", "--threads", "1")
     assert QueuedRecipient.objects.get().state == "sent"
 
